@@ -1,0 +1,7 @@
+//! vae-explorer: a variational autoencoder core (model, weights format, datasets) and its edges.
+
+pub mod data;
+pub mod metrics;
+pub mod model;
+pub mod ops;
+pub mod train;
