@@ -109,7 +109,7 @@ fn sum_parts(parts: &[Vec<f32>], n: usize) -> Vec<f32> {
 #[inline(always)]
 fn exp_approx(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer.
-    let x = x.max(-87.0).min(88.0);
+    let x = x.clamp(-87.0, 88.0);
     let t = x * std::f32::consts::LOG2_E + MAGIC;
     let k = t - MAGIC;
     let ki = t.to_bits() as i32 - MAGIC.to_bits() as i32;
@@ -119,7 +119,7 @@ fn exp_approx(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     y * f32::from_bits(((ki + 127) as u32) << 23)
 }

@@ -101,6 +101,32 @@ fn layers_mut(vae: &mut Vae) -> Vec<&mut Dense> {
     enc.chain(dec).collect()
 }
 
+/// Pins `RAYON_NUM_THREADS` to the rayon pool's size when it is unset.
+///
+/// candle asks for the thread count on every matmul, and without the variable that means
+/// reading `/proc/cpuinfo` each time (about 5% of a training step here). Call it at the top
+/// of `main`, before other threads start: it changes the process environment.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn pin_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = rayon::current_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}
+
+/// Runs `f` on a rayon worker (natively), so the parallel kernels inside it start and finish
+/// without waking and parking the calling thread each time.
+fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut out = None;
+        rayon::scope(|_| out = Some(f()));
+        out.expect("rayon::scope runs its closure")
+    }
+    #[cfg(target_arch = "wasm32")]
+    f()
+}
+
 /// The summed loss (BCE + `kl_weight` * KL) and its gradient for every variable, in the
 /// optimizer's order (per layer: weight, bias; encoder first).
 ///
@@ -255,8 +281,12 @@ impl Trainer {
         let x = x.to_dtype(DType::F32)?.contiguous()?;
         let mut rng = rng_for(self.options.seed, Stream::Noise, self.progress.step);
         let eps = normal_noise(&mut rng, n, self.vae.config.latent_dim)?;
-        let (loss, grads) = loss_and_grads(&self.vae, &x, &eps, kl_weight)?;
-        self.adam.step_with(&grads)?;
+        let (vae, adam) = (&self.vae, &mut self.adam);
+        let loss = on_worker(|| -> Result<f64> {
+            let (loss, grads) = loss_and_grads(vae, &x, &eps, kl_weight)?;
+            adam.step_with(&grads)?;
+            Ok(loss)
+        })?;
         self.progress.step += 1;
         Ok((loss / n as f64) as f32)
     }

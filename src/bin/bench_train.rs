@@ -33,6 +33,9 @@ struct Args {
     /// Seed for weights, shuffles and noise.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Leave RAYON_NUM_THREADS unset (candle then re-reads /proc/cpuinfo on every matmul).
+    #[arg(long)]
+    no_pin_threads: bool,
     /// Use only the first N training images (0 = all).
     #[arg(long, default_value_t = 0)]
     limit: usize,
@@ -40,6 +43,9 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    if !args.no_pin_threads {
+        vae_explorer::train::pin_thread_count();
+    }
     if let Err(e) = run(&args) {
         eprintln!("error: {e}");
         std::process::exit(1);
