@@ -102,6 +102,29 @@ fn sum_parts(parts: &[Vec<f32>], n: usize) -> Vec<f32> {
     total
 }
 
+/// Defines `$name`, which runs `$body` compiled for AVX2 when the CPU has it (x86_64 only).
+///
+/// The body is plain IEEE arithmetic with no FMA contraction, so both builds give the same bits.
+macro_rules! avx2_dispatch {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the running CPU has AVX2.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Vectorisable exp and log1p (plain arithmetic, so LLVM turns the loops into SIMD).
 
@@ -143,9 +166,20 @@ fn log1p_unit(e: f32) -> f32 {
 // ---------------------------------------------------------------------------------------------
 // BCE with logits.
 
-/// One row chunk of BCE: writes `scale * (sigmoid(l) - t)` to `grad` (if given) and returns the
-/// per-column loss sums and gradient sums.
-fn bce_rows(
+avx2_dispatch! {
+    /// One row chunk of BCE: writes `scale * (sigmoid(l) - t)` to `grad` (if given) and returns
+    /// the per-column loss sums and gradient sums.
+    fn bce_rows(
+        logits: &[f32],
+        targets: &[f32],
+        grad: Option<&mut [f32]>,
+        cols: usize,
+        scale: f32
+    ) -> (Vec<f32>, Vec<f32>) => bce_rows_body
+}
+
+#[inline(always)]
+fn bce_rows_body(
     logits: &[f32],
     targets: &[f32],
     mut grad: Option<&mut [f32]>,
@@ -394,6 +428,37 @@ pub fn bias_act_(t: &Tensor, bias: &Tensor, act: Act) -> Result<()> {
     t.inplace_op2(bias, &BiasAct(act))
 }
 
+avx2_dispatch! {
+    /// `d = d * act'(y)` over whole rows; returns the column sums of the new `d`.
+    fn act_backward_rows(act: Act, d: &mut [f32], y: &[f32], cols: usize) -> Vec<f32>
+        => act_backward_rows_body
+}
+
+#[inline(always)]
+fn act_backward_rows_body(act: Act, d: &mut [f32], y: &[f32], cols: usize) -> Vec<f32> {
+    let mut sum = vec![0f32; cols];
+    for (dr, yr) in d.chunks_mut(cols).zip(y.chunks(cols)) {
+        let (dr, yr, s) = (&mut dr[..cols], &yr[..cols], &mut sum[..cols]);
+        match act {
+            Act::Identity => {}
+            Act::Relu => {
+                for j in 0..cols {
+                    dr[j] = if yr[j] > 0.0 { dr[j] } else { 0.0 };
+                }
+            }
+            Act::Tanh => {
+                for j in 0..cols {
+                    dr[j] *= 1.0 - yr[j] * yr[j];
+                }
+            }
+        }
+        for j in 0..cols {
+            s[j] += dr[j];
+        }
+    }
+    sum
+}
+
 /// In place: `d = d * act'(y)` where `y = act(pre)`; the column sums of the result land in the op.
 struct ActBackward {
     act: Act,
@@ -425,27 +490,7 @@ impl InplaceOp2 for ActBackward {
         let act = self.act;
         let len = chunk_rows(cols) * cols;
         let parts = map_chunks_mut(d, len, |i, d| {
-            let mut sum = vec![0f32; cols];
-            let y = &y[i * len..i * len + d.len()];
-            for (dr, yr) in d.chunks_mut(cols).zip(y.chunks(cols)) {
-                let (dr, yr, s) = (&mut dr[..cols], &yr[..cols], &mut sum[..cols]);
-                for j in 0..cols {
-                    let v = match act {
-                        Act::Identity => dr[j],
-                        Act::Relu => {
-                            if yr[j] > 0.0 {
-                                dr[j]
-                            } else {
-                                0.0
-                            }
-                        }
-                        Act::Tanh => dr[j] * (1.0 - yr[j] * yr[j]),
-                    };
-                    dr[j] = v;
-                    s[j] += v;
-                }
-            }
-            sum
+            act_backward_rows(act, d, &y[i * len..i * len + d.len()], cols)
         });
         *self.col_sum.borrow_mut() = Some(sum_parts(&parts, cols));
         Ok(())
@@ -644,8 +689,14 @@ struct AdamStep {
     eps: f32,
 }
 
-/// One fused Adam pass over a slice: moments and parameter updated together.
-fn adam_slice(s: AdamStep, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+avx2_dispatch! {
+    /// One fused Adam pass over a slice: moments and parameter updated together.
+    fn adam_slice(s: AdamStep, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32])
+        => adam_slice_body
+}
+
+#[inline(always)]
+fn adam_slice_body(s: AdamStep, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
     let n = p.len();
     let (m, v, g) = (&mut m[..n], &mut v[..n], &g[..n]);
     let (a1, a2) = (1.0 - s.b1, 1.0 - s.b2);
