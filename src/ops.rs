@@ -711,6 +711,7 @@ fn adam_slice_body(s: AdamStep, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: 
 }
 
 /// Elements per Adam work unit.
+#[cfg(not(target_arch = "wasm32"))]
 const ADAM_CHUNK: usize = 32 * 1024;
 
 /// The in-place Adam update of one parameter: `m` and `v` are already borrowed mutably.
@@ -873,5 +874,329 @@ impl Adam {
         self.v = own(v)?;
         self.step = step;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{bce_with_logits_per_image, kl_per_image, matrix, Vae};
+    use candle_core::{DType, Device};
+    use rand::{Rng, SeedableRng};
+
+    fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed)
+    }
+
+    fn uniform(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        let mut r = rng(seed);
+        (0..n).map(|_| r.random_range(lo..hi)).collect()
+    }
+
+    fn vec_of(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// Central finite differences of `f` at `x`, in f64.
+    fn numeric_grad(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+        let h = 1e-5;
+        (0..x.len())
+            .map(|i| {
+                let (mut a, mut b) = (x.to_vec(), x.to_vec());
+                a[i] += h;
+                b[i] -= h;
+                (f(&a) - f(&b)) / (2.0 * h)
+            })
+            .collect()
+    }
+
+    fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let err = (g as f64 - w).abs();
+            assert!(err <= tol * (1.0 + w.abs()), "{what}[{i}]: {g} vs {w}");
+        }
+    }
+
+    fn bce_f64(l: f64, t: f64) -> f64 {
+        l.max(0.0) - l * t + (-l.abs()).exp().ln_1p()
+    }
+
+    #[test]
+    fn exp_and_log1p_approximations_are_accurate() {
+        for i in 0..=20_000 {
+            let x = -87.0 + 87.0 * i as f32 / 20_000.0;
+            let (got, want) = (exp_approx(x) as f64, (x as f64).exp());
+            assert!(
+                (got - want).abs() <= 3e-7 * want,
+                "exp({x}): {got} vs {want}"
+            );
+            let e = i as f32 / 20_000.0;
+            let (got, want) = (log1p_unit(e) as f64, (e as f64).ln_1p());
+            assert!(
+                (got - want).abs() <= 3e-7 * want.max(1e-30),
+                "log1p({e}): {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn bce_forward_matches_plain_candle_and_is_stable() {
+        let (rows, cols) = (37, 29);
+        let mut logits = uniform(1, rows * cols, -12.0, 12.0);
+        logits[..6].copy_from_slice(&[100.0, -100.0, 100.0, -100.0, 0.0, 30.0]);
+        let mut targets = uniform(2, rows * cols, 0.0, 1.0);
+        targets[..6].copy_from_slice(&[1.0, 0.0, 0.0, 1.0, 0.5, 1.0]);
+        let (l, t) = (
+            matrix(&logits, rows, cols).unwrap(),
+            matrix(&targets, rows, cols).unwrap(),
+        );
+        let plain = bce_with_logits_per_image(&l, &t)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let plain = plain.to_scalar::<f32>().unwrap() as f64;
+        let exact: f64 = logits
+            .iter()
+            .zip(&targets)
+            .map(|(&l, &t)| bce_f64(l as f64, t as f64))
+            .sum();
+        let fused = bce_with_logits_sum(&l, &t)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64;
+        let out = bce_with_logits_grad(&l, &t, 1.0).unwrap();
+        for v in [fused, out.loss] {
+            assert!(v.is_finite());
+            assert!((v - exact).abs() <= 1e-5 * exact, "{v} vs exact {exact}");
+            assert!(
+                (v - plain).abs() <= 1e-4 * exact,
+                "{v} vs plain candle {plain}"
+            );
+        }
+        // The extreme logits alone: two right answers cost ~0, two wrong ones 100 each.
+        let x = matrix(&[100.0, -100.0, 100.0, -100.0], 1, 4).unwrap();
+        let y = matrix(&[1.0, 0.0, 0.0, 1.0], 1, 4).unwrap();
+        let v = bce_with_logits_sum(&x, &y)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((v - 200.0).abs() < 1e-3, "{v}");
+        let g = vec_of(&bce_with_logits_grad(&x, &y, 1.0).unwrap().grad);
+        assert_close(&g, &[0.0, 0.0, 1.0, -1.0], 1e-6, "grad at +-100");
+    }
+
+    #[test]
+    fn bce_gradient_matches_finite_differences() {
+        let (rows, cols) = (5, 7);
+        let logits = uniform(3, rows * cols, -6.0, 6.0);
+        let targets = uniform(4, rows * cols, 0.0, 1.0);
+        let t64: Vec<f64> = targets.iter().map(|&v| v as f64).collect();
+        let x64: Vec<f64> = logits.iter().map(|&v| v as f64).collect();
+        let want = numeric_grad(&x64, |x| {
+            x.iter().zip(&t64).map(|(&l, &t)| bce_f64(l, t)).sum()
+        });
+        let (l, t) = (
+            matrix(&logits, rows, cols).unwrap(),
+            matrix(&targets, rows, cols).unwrap(),
+        );
+        let scale = 0.5;
+        let out = bce_with_logits_grad(&l, &t, scale).unwrap();
+        let scaled: Vec<f64> = want.iter().map(|w| w * scale as f64).collect();
+        assert_close(&vec_of(&out.grad), &scaled, 1e-6, "fused grad");
+        let col: Vec<f64> = (0..cols)
+            .map(|j| (0..rows).map(|r| scaled[r * cols + j]).sum())
+            .collect();
+        assert_close(&vec_of(&out.grad_col_sum), &col, 1e-6, "column sums");
+        // Through candle's autograd, with an upstream gradient of 3.
+        let var = Var::from_tensor(&l).unwrap();
+        let loss = (bce_with_logits_sum(var.as_tensor(), &t).unwrap() * 3.0).unwrap();
+        let grads = loss.backward().unwrap();
+        let tripled: Vec<f64> = want.iter().map(|w| w * 3.0).collect();
+        assert_close(
+            &vec_of(grads.get(&var).unwrap()),
+            &tripled,
+            1e-6,
+            "autograd",
+        );
+    }
+
+    #[test]
+    fn bias_act_matches_plain_candle() {
+        let (rows, cols) = (70, 300); // several row chunks
+        let x = matrix(&uniform(5, rows * cols, -2.0, 2.0), rows, cols).unwrap();
+        let b = Tensor::from_vec(uniform(6, cols, -1.0, 1.0), cols, &Device::Cpu).unwrap();
+        let pre = x.broadcast_add(&b).unwrap();
+        for (act, want) in [
+            (Act::Identity, pre.clone()),
+            (Act::Relu, pre.relu().unwrap()),
+            (Act::Tanh, pre.tanh().unwrap()),
+        ] {
+            let y = x.copy().unwrap();
+            bias_act_(&y, &b, act).unwrap();
+            let want: Vec<f64> = vec_of(&want).iter().map(|&v| v as f64).collect();
+            assert_close(&vec_of(&y), &want, 1e-6, &format!("{act:?}"));
+        }
+    }
+
+    #[test]
+    fn act_backward_matches_finite_differences() {
+        let (rows, cols) = (4, 6);
+        let pre = uniform(7, rows * cols, -2.0, 2.0);
+        let up = uniform(8, rows * cols, -1.0, 1.0); // upstream gradient
+        for act in [Act::Identity, Act::Relu, Act::Tanh] {
+            let f = |z: f64| match act {
+                Act::Identity => z,
+                Act::Relu => z.max(0.0),
+                Act::Tanh => z.tanh(),
+            };
+            // L = sum(up * act(pre)); dL/dpre by finite differences.
+            let p64: Vec<f64> = pre.iter().map(|&v| v as f64).collect();
+            let want = numeric_grad(&p64, |p| {
+                p.iter().zip(&up).map(|(&z, &u)| u as f64 * f(z)).sum()
+            });
+            let y: Vec<f32> = pre.iter().map(|&z| f(z as f64) as f32).collect();
+            let d = matrix(&up, rows, cols).unwrap();
+            let db = act_backward_(&d, &matrix(&y, rows, cols).unwrap(), act).unwrap();
+            assert_close(&vec_of(&d), &want, 1e-6, &format!("{act:?} grad"));
+            let col: Vec<f64> = (0..cols)
+                .map(|j| (0..rows).map(|r| want[r * cols + j]).sum())
+                .collect();
+            assert_close(&vec_of(&db), &col, 1e-6, &format!("{act:?} bias grad"));
+        }
+    }
+
+    #[test]
+    fn reparam_kl_matches_plain_candle_and_finite_differences() {
+        let (n, l) = (5, 3);
+        let head = uniform(9, n * 2 * l, -1.5, 1.5);
+        let eps = uniform(10, n * l, -2.0, 2.0);
+        let (h, e) = (
+            matrix(&head, n, 2 * l).unwrap(),
+            matrix(&eps, n, l).unwrap(),
+        );
+        let (z, kl) = reparam_kl(&h, &e).unwrap();
+        let (mu, lv) = (h.narrow(1, 0, l).unwrap(), h.narrow(1, l, l).unwrap());
+        let want_z = Vae::reparameterize(&mu, &lv, &e).unwrap();
+        let want_z: Vec<f64> = vec_of(&want_z).iter().map(|&v| v as f64).collect();
+        assert_close(&vec_of(&z), &want_z, 1e-6, "z");
+        let want_kl = kl_per_image(&mu, &lv).unwrap().sum_all().unwrap();
+        let want_kl = want_kl.to_scalar::<f32>().unwrap() as f64;
+        assert!(
+            (kl - want_kl).abs() < 1e-5 * want_kl.abs().max(1.0),
+            "{kl} vs {want_kl}"
+        );
+
+        // L = sum(c * z) + w * KL, differentiated w.r.t. the head.
+        let c = uniform(11, n * l, -1.0, 1.0);
+        let w = 0.3;
+        let e64: Vec<f64> = eps.iter().map(|&v| v as f64).collect();
+        let h64: Vec<f64> = head.iter().map(|&v| v as f64).collect();
+        let want = numeric_grad(&h64, |h| {
+            let mut total = 0.0;
+            for r in 0..n {
+                for j in 0..l {
+                    let (mu, lv) = (h[r * 2 * l + j], h[r * 2 * l + l + j]);
+                    let z = mu + (0.5 * lv).exp() * e64[r * l + j];
+                    total += c[r * l + j] as f64 * z;
+                    total += w * 0.5 * (mu * mu + lv.exp() - 1.0 - lv);
+                }
+            }
+            total
+        });
+        let dz = matrix(&c, n, l).unwrap();
+        let (d, db) = reparam_kl_backward(&h, &e, &dz, w as f32).unwrap();
+        assert_close(&vec_of(&d), &want, 1e-5, "head grad");
+        let col: Vec<f64> = (0..2 * l)
+            .map(|j| (0..n).map(|r| want[r * 2 * l + j]).sum())
+            .collect();
+        assert_close(&vec_of(&db), &col, 1e-5, "head bias grad");
+    }
+
+    /// A textbook Adam in f64 on flat vectors.
+    fn reference_adam(p: &mut [f64], m: &mut [f64], v: &mut [f64], g: &[f64], t: i32) {
+        let a = AdamParams::default();
+        for i in 0..p.len() {
+            m[i] = a.beta1 * m[i] + (1.0 - a.beta1) * g[i];
+            v[i] = a.beta2 * v[i] + (1.0 - a.beta2) * g[i] * g[i];
+            let m_hat = m[i] / (1.0 - a.beta1.powi(t));
+            let v_hat = v[i] / (1.0 - a.beta2.powi(t));
+            p[i] -= a.lr * m_hat / (v_hat.sqrt() + a.eps);
+        }
+    }
+
+    #[test]
+    fn adam_matches_reference_over_several_steps() {
+        // One parameter large enough for the parallel path, one small.
+        let shapes = [vec![300, 200], vec![7]];
+        let init: Vec<Vec<f32>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| uniform(20 + i as u64, s.iter().product(), -1.0, 1.0))
+            .collect();
+        let vars: Vec<Var> = init
+            .iter()
+            .zip(&shapes)
+            .map(|(v, s)| Var::from_vec(v.clone(), s.as_slice(), &Device::Cpu).unwrap())
+            .collect();
+        let mut adam = Adam::new(vars.clone(), AdamParams::default()).unwrap();
+        let mut refs: Vec<[Vec<f64>; 3]> = init
+            .iter()
+            .map(|v| {
+                let p = v.iter().map(|&x| x as f64).collect();
+                [p, vec![0.0; v.len()], vec![0.0; v.len()]]
+            })
+            .collect();
+        for step in 1..=5 {
+            let grads: Vec<Vec<f32>> = init
+                .iter()
+                .enumerate()
+                .map(|(i, v)| uniform(100 * step + i as u64, v.len(), -2.0, 2.0))
+                .collect();
+            let tensors: Vec<Option<Tensor>> = grads
+                .iter()
+                .zip(&shapes)
+                .map(|(g, s)| {
+                    Some(Tensor::from_vec(g.clone(), s.as_slice(), &Device::Cpu).unwrap())
+                })
+                .collect();
+            if step % 2 == 0 {
+                adam.step_with(&tensors).unwrap();
+            } else {
+                // The GradStore path, through candle's autograd: d(sum(p * g))/dp = g.
+                let mut loss = Tensor::zeros((), DType::F32, &Device::Cpu).unwrap();
+                for (var, g) in vars.iter().zip(&tensors) {
+                    let term = (var.as_tensor() * g.as_ref().unwrap()).unwrap().sum_all();
+                    loss = (loss + term.unwrap()).unwrap();
+                }
+                adam.step(&loss.backward().unwrap()).unwrap();
+            }
+            for (r, g) in refs.iter_mut().zip(&grads) {
+                let g64: Vec<f64> = g.iter().map(|&x| x as f64).collect();
+                let [p, m, v] = r;
+                reference_adam(p, m, v, &g64, step as i32);
+            }
+        }
+        assert_eq!(adam.step, 5);
+        let (m, v) = adam.moments();
+        for (i, var) in vars.iter().enumerate() {
+            assert_close(&vec_of(var.as_tensor()), &refs[i][0], 1e-6, "parameter");
+            assert_close(&vec_of(&m[i]), &refs[i][1], 1e-6, "first moment");
+            assert_close(&vec_of(&v[i]), &refs[i][2], 1e-6, "second moment");
+        }
+    }
+
+    #[test]
+    fn adam_restore_takes_private_copies() {
+        let var = Var::zeros(4, DType::F32, &Device::Cpu).unwrap();
+        let mut adam = Adam::new(vec![var.clone()], AdamParams::default()).unwrap();
+        let saved = Tensor::ones(4, DType::F32, &Device::Cpu).unwrap();
+        adam.restore(vec![saved.clone()], vec![saved.clone()], 3)
+            .unwrap();
+        let g = Tensor::ones(4, DType::F32, &Device::Cpu).unwrap();
+        adam.step_with(&[Some(g)]).unwrap();
+        assert_eq!(vec_of(&saved), vec![1.0; 4]);
+        assert_eq!(adam.step, 4);
+        assert!(vec_of(var.as_tensor()).iter().all(|&p| p < 0.0));
     }
 }
