@@ -815,9 +815,30 @@ impl Adam {
     }
 
     fn apply(&mut self, grads: &[Option<Tensor>]) -> Result<()> {
+        self.begin_step();
+        for (i, g) in grads.iter().enumerate() {
+            if let Some(g) = g {
+                self.update_var(i, g)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a step whose updates then come one variable at a time through `update_var`
+    /// (so each gradient can be applied while it is still in cache).
+    pub fn begin_step(&mut self) {
         self.step += 1;
+    }
+
+    /// Updates variable `index` from its gradient, as part of the step `begin_step` started.
+    pub fn update_var(&self, index: usize, grad: &Tensor) -> Result<()> {
+        let (Some(var), Some(m), Some(v)) =
+            (self.vars.get(index), self.m.get(index), self.v.get(index))
+        else {
+            bail!("adam: no variable {index}")
+        };
         let p = self.params;
-        let t = self.step as i32;
+        let t = self.step.max(1) as i32;
         let step = AdamStep {
             b1: p.beta1 as f32,
             b2: p.beta2 as f32,
@@ -825,20 +846,16 @@ impl Adam {
             c2: (1.0 / (1.0 - p.beta2.powi(t))) as f32,
             eps: p.eps as f32,
         };
-        for (((var, m), v), g) in self.vars.iter().zip(&self.m).zip(&self.v).zip(grads) {
-            let Some(g) = g else { continue };
-            let g = g.to_dtype(candle_core::DType::F32)?.contiguous()?;
-            with_f32_mut(m, |m| {
-                with_f32_mut(v, |v| {
-                    let op = AdamUpdate {
-                        step,
-                        moments: RefCell::new(Some((m, v))),
-                    };
-                    var.as_tensor().inplace_op2(&g, &op)
-                })
-            })?;
-        }
-        Ok(())
+        let g = grad.to_dtype(candle_core::DType::F32)?.contiguous()?;
+        with_f32_mut(m, |m| {
+            with_f32_mut(v, |v| {
+                let op = AdamUpdate {
+                    step,
+                    moments: RefCell::new(Some((m, v))),
+                };
+                var.as_tensor().inplace_op2(&g, &op)
+            })
+        })
     }
 
     /// The first and second moments, one pair per variable, for a checkpoint.

@@ -127,8 +127,9 @@ fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
-/// The summed loss (BCE + `kl_weight` * KL) and its gradient for every variable, in the
-/// optimizer's order (per layer: weight, bias; encoder first).
+/// The summed loss (BCE + `kl_weight` * KL); hands each variable's gradient to `sink` with its
+/// index in the optimizer's order (per layer: weight, bias; encoder first), as soon as the
+/// variable is no longer needed by the backward pass.
 ///
 /// The backward pass is written out by hand rather than taken from candle's autograd: it skips
 /// the gradient w.r.t. the input images, fuses bias and activation gradients into one pass,
@@ -138,7 +139,8 @@ fn loss_and_grads(
     x: &Tensor,
     eps: &Tensor,
     kl_weight: f64,
-) -> Result<(f64, Vec<Option<Tensor>>)> {
+    sink: &mut dyn FnMut(usize, Tensor) -> Result<()>,
+) -> Result<f64> {
     let act = Act::from(vae.config.activation);
     let enc: Vec<&Dense> = vae
         .encoder
@@ -172,7 +174,6 @@ fn loss_and_grads(
     let bce = bce_with_logits_grad(&logits, x, 1.0)?;
     let loss = bce.loss + kl_weight * kl;
 
-    let mut grads = vec![None; 2 * (enc.len() + dec.len())];
     // Back through layers; `d` is the gradient w.r.t. the last layer's pre-activation output.
     // Returns the gradient w.r.t. the first layer's input, unless `need_input` is false.
     let mut backward = |layers: &[&Dense],
@@ -189,8 +190,8 @@ fn loss_and_grads(
             } else {
                 None
             };
-            grads[2 * (offset + i)] = Some(dw);
-            grads[2 * (offset + i) + 1] = Some(db);
+            sink(2 * (offset + i), dw)?;
+            sink(2 * (offset + i) + 1, db)?;
             match dx {
                 Some(dx) if i > 0 => {
                     db = act_backward_(&dx, &inputs[i], act)?;
@@ -205,7 +206,7 @@ fn loss_and_grads(
         .ok_or_else(|| candle_core::Error::Msg("no latent gradient".into()))?;
     let (dhead, dhead_bias) = reparam_kl_backward(&head, eps, &dz, kl_weight as f32)?;
     backward(&enc, &enc_in, 0, dhead, dhead_bias, false)?;
-    Ok((loss, grads))
+    Ok(loss)
 }
 
 impl Trainer {
@@ -283,9 +284,8 @@ impl Trainer {
         let eps = normal_noise(&mut rng, n, self.vae.config.latent_dim)?;
         let (vae, adam) = (&self.vae, &mut self.adam);
         let loss = on_worker(|| -> Result<f64> {
-            let (loss, grads) = loss_and_grads(vae, &x, &eps, kl_weight)?;
-            adam.step_with(&grads)?;
-            Ok(loss)
+            adam.begin_step();
+            loss_and_grads(vae, &x, &eps, kl_weight, &mut |i, g| adam.update_var(i, &g))
         })?;
         self.progress.step += 1;
         Ok((loss / n as f64) as f32)
@@ -372,7 +372,12 @@ mod tests {
             let x = random_images(1, 6, 12);
             let eps = normal_noise(&mut rng_for(2, Stream::Noise, 0), 6, 3).unwrap();
             let w = 0.7;
-            let (loss, grads) = loss_and_grads(&trainer.vae, &x, &eps, w).unwrap();
+            let mut grads = vec![None; 8 * 2];
+            let loss = loss_and_grads(&trainer.vae, &x, &eps, w, &mut |i, g| {
+                grads[i] = Some(g);
+                Ok(())
+            })
+            .unwrap();
 
             let vae = &trainer.vae;
             let (mu, logvar) = vae.encode(&x).unwrap();
@@ -396,6 +401,7 @@ mod tests {
                 .into_iter()
                 .flat_map(|l| [l.weight.clone(), l.bias.clone()])
                 .collect();
+            grads.truncate(tensors.len());
             assert_eq!(tensors.len(), grads.len());
             for (i, (t, g)) in tensors.iter().zip(&grads).enumerate() {
                 let expected = store.get(t).unwrap();
@@ -459,7 +465,7 @@ mod tests {
         let x = gather(&data, &all).unwrap();
         let mean_loss = |t: &Trainer| -> f64 {
             let eps = Tensor::zeros((data.len(), 8), DType::F32, &Device::Cpu).unwrap();
-            loss_and_grads(&t.vae, &x, &eps, 1.0).unwrap().0 / data.len() as f64
+            loss_and_grads(&t.vae, &x, &eps, 1.0, &mut |_, _| Ok(())).unwrap() / data.len() as f64
         };
         let before = mean_loss(&trainer);
         for _ in 0..5 {
