@@ -127,6 +127,14 @@ fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
+/// Runs `a` and `b`, concurrently where rayon exists.
+fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::join(a, b);
+    #[cfg(target_arch = "wasm32")]
+    (a(), b())
+}
+
 /// The summed loss (BCE + `kl_weight` * KL); hands each variable's gradient to `sink` with its
 /// index in the optimizer's order (per layer: weight, bias; encoder first), as soon as the
 /// variable is no longer needed by the backward pass.
@@ -184,11 +192,13 @@ fn loss_and_grads(
                         need_input: bool|
      -> Result<Option<Tensor>> {
         for i in (0..layers.len()).rev() {
-            let dw = inputs[i].t()?.matmul(&d)?;
-            let dx = if i > 0 || need_input {
-                Some(d.matmul(&layers[i].weight.t()?)?)
+            let weight_grad = || inputs[i].t()?.matmul(&d);
+            let (dw, dx) = if i > 0 || need_input {
+                let input_grad = || d.matmul(&layers[i].weight.t()?);
+                let (dw, dx) = join(weight_grad, input_grad);
+                (dw?, Some(dx?))
             } else {
-                None
+                (weight_grad()?, None)
             };
             sink(2 * (offset + i), dw)?;
             sink(2 * (offset + i) + 1, db)?;
