@@ -1,7 +1,10 @@
 //! vae-explorer: a variational autoencoder core (model, weights format, datasets) and its edges.
 
 pub mod data;
+pub mod format;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod package;
+pub mod plot;
 pub mod train;
