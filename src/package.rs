@@ -3,7 +3,9 @@
 use candle_core::Result;
 
 use crate::data::{Dataset, DatasetKind};
-use crate::format::{Atlas, Likelihood, Metadata, Metrics, ModelFile, TrainingInfo, FORMAT_VERSION};
+use crate::format::{
+    Atlas, Likelihood, Metadata, Metrics, ModelFile, TrainingInfo, FORMAT_VERSION,
+};
 use crate::metrics::{active_units, column_stats, elbo, encode_means, importance_weighted_nll};
 use crate::model::Vae;
 
@@ -53,7 +55,11 @@ pub fn measure(vae: &Vae, test: &Dataset, iw_samples: usize) -> Result<Metrics> 
 pub fn atlas(vae: &Vae, test: &Dataset, n: usize) -> Result<Atlas> {
     let subset = test.take(n);
     Ok(Atlas {
-        pixels: subset.pixels.iter().map(|&p| (p * 255.0).round().clamp(0.0, 255.0) as u8).collect(),
+        pixels: subset
+            .pixels
+            .iter()
+            .map(|&p| (p * 255.0).round().clamp(0.0, 255.0) as u8)
+            .collect(),
         labels: subset.labels.clone(),
         mu: encode_means(vae, &subset)?,
     })
@@ -73,7 +79,10 @@ pub fn model_file(
     let (mean, std) = column_stats(&encode_means(vae, train)?, vae.config.latent_dim);
     meta.latent_mean = mean;
     // A collapsed dim has std ~0; keep its slider usable with the prior's scale.
-    meta.latent_std = std.iter().map(|&s| if s > 1e-3 { s } else { 1.0 }).collect();
+    meta.latent_std = std
+        .iter()
+        .map(|&s| if s > 1e-3 { s } else { 1.0 })
+        .collect();
     meta.metrics = Some(measure(vae, test, iw_samples)?);
     meta.training = Some(training);
     Ok(ModelFile {

@@ -34,7 +34,12 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, series: &[Serie
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(svg, r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#, w / 2.0, escape(title));
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        w / 2.0,
+        escape(title)
+    );
     for i in 0..=4 {
         let y = y0 + (y1 - y0) * i as f64 / 4.0;
         let _ = writeln!(
@@ -46,14 +51,26 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, series: &[Serie
             py = sy(y)
         );
     }
-    let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, (left + w - right) / 2.0, h - 12.0, escape(x_label));
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        (left + w - right) / 2.0,
+        h - 12.0,
+        escape(x_label)
+    );
     let _ = writeln!(
         svg,
         r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">{}</text>"#,
         (top + h - bottom) / 2.0,
         escape(y_label)
     );
-    let _ = writeln!(svg, r#"<text x="{left}" y="{}">{x0}</text><text x="{}" y="{}" text-anchor="end">{x1}</text>"#, h - bottom + 16.0, w - right, h - bottom + 16.0);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="{}">{x0}</text><text x="{}" y="{}" text-anchor="end">{x1}</text>"#,
+        h - bottom + 16.0,
+        w - right,
+        h - bottom + 16.0
+    );
     for (i, s) in series.iter().enumerate() {
         let path: Vec<String> = s
             .points
@@ -61,7 +78,12 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, series: &[Serie
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
             .collect();
-        let _ = writeln!(svg, r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"#, s.color, path.join(" "));
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"#,
+            s.color,
+            path.join(" ")
+        );
         let ly = top + 8.0 + 16.0 * i as f64;
         let _ = writeln!(
             svg,
@@ -79,7 +101,9 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, series: &[Serie
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -93,8 +117,16 @@ mod tests {
             "epoch",
             "nats",
             &[
-                Series { name: "train", color: "red", points: vec![(1.0, 300.0), (2.0, 250.0)] },
-                Series { name: "test", color: "blue", points: vec![(1.0, f64::NAN), (2.0, 260.0)] },
+                Series {
+                    name: "train",
+                    color: "red",
+                    points: vec![(1.0, 300.0), (2.0, 250.0)],
+                },
+                Series {
+                    name: "test",
+                    color: "blue",
+                    points: vec![(1.0, f64::NAN), (2.0, 260.0)],
+                },
             ],
         );
         assert_eq!(svg.matches("<polyline").count(), 2);
