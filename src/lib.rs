@@ -8,3 +8,5 @@ pub mod ops;
 pub mod package;
 pub mod plot;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

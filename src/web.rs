@@ -1,0 +1,255 @@
+//! The browser edge: a `Model` that JavaScript loads from bytes and asks for decodes.
+//!
+//! Every argument is checked here, so a bad call from JS gives a readable `JsError`, never a panic.
+
+use candle_core::Tensor;
+use wasm_bindgen::prelude::*;
+
+use crate::format::{self, ModelFile};
+use crate::model;
+
+/// Most images one `decode` or `encode` call may produce (bounds memory on careless calls).
+const MAX_BATCH: usize = 4_096;
+/// Most cells along one side of `decode_grid`.
+const MAX_GRID_SIDE: usize = 64;
+
+/// Turns any displayable error into a JS `Error`.
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// Installs the panic hook once, so a Rust panic shows its message in the console.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(console_error_panic_hook::set_once);
+}
+
+fn check_finite(name: &str, values: &[f32]) -> Result<(), JsError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(JsError::new(&format!(
+            "{name}[{i}] is {}; every value must be finite",
+            values[i]
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_range(name: &str, min: f32, max: f32) -> Result<(), JsError> {
+    if !(min.is_finite() && max.is_finite() && min < max) {
+        return Err(JsError::new(&format!(
+            "{name} range [{min}, {max}] must be finite with min < max"
+        )));
+    }
+    Ok(())
+}
+
+/// A loaded VAE, as seen from JavaScript.
+#[wasm_bindgen]
+pub struct Model {
+    file: ModelFile,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Loads and fully checks a weights file; a malformed file gives an error naming what is wrong.
+    pub fn load(bytes: &[u8]) -> Result<Model, JsError> {
+        install_panic_hook();
+        let file = format::load(bytes).map_err(js_error)?;
+        Ok(Model { file })
+    }
+
+    /// The file's metadata as a JSON string (dataset, class names, sizes, latent statistics, metrics).
+    pub fn metadata(&self) -> Result<String, JsError> {
+        serde_json::to_string(&self.file.meta).map_err(js_error)
+    }
+
+    /// Dimensions of z.
+    #[wasm_bindgen(getter)]
+    pub fn latent_dim(&self) -> usize {
+        self.file.meta.latent_dim
+    }
+
+    /// Image width in pixels.
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.file.meta.width
+    }
+
+    /// Image height in pixels.
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.file.meta.height
+    }
+
+    fn pixels_per_image(&self) -> usize {
+        self.file.meta.width * self.file.meta.height
+    }
+
+    /// Decodes `n` latent vectors (`z` is `[n, latent_dim]`, row-major) to `[n, width*height]` pixels in [0, 1].
+    pub fn decode(&self, z: &[f32], n: usize) -> Result<Vec<f32>, JsError> {
+        let latent = self.latent_dim();
+        if n == 0 || n > MAX_BATCH {
+            return Err(JsError::new(&format!(
+                "n = {n}: decode takes 1..={MAX_BATCH} vectors"
+            )));
+        }
+        if z.len() != n * latent {
+            return Err(JsError::new(&format!(
+                "z has {} values; {n} vectors of latent_dim {latent} need {}",
+                z.len(),
+                n * latent
+            )));
+        }
+        check_finite("z", z)?;
+        self.decode_unchecked(z, n)
+    }
+
+    fn decode_unchecked(&self, z: &[f32], n: usize) -> Result<Vec<f32>, JsError> {
+        let z = model::matrix(z, n, self.latent_dim()).map_err(js_error)?;
+        let pixels = self.file.vae.decode(&z).map_err(js_error)?;
+        pixels
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(js_error)
+    }
+
+    /// Decodes a `cols` x `rows` sweep of two latent dims into one RGBA image, row 0 (top) at `y_max`.
+    ///
+    /// Every cell starts from `base_z`; dim `x_dim` goes from `x_min` (left) to `x_max` (right) and
+    /// dim `y_dim` from `y_max` (top) to `y_min` (bottom), sampled at cell centres: `min + (max - min) * (i + 0.5) / count`.
+    /// The image is `cols*width` pixels wide and `rows*height` high; gray = 255 * intensity.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_grid(
+        &self,
+        base_z: &[f32],
+        x_dim: usize,
+        y_dim: usize,
+        x_min: f32,
+        x_max: f32,
+        y_min: f32,
+        y_max: f32,
+        cols: usize,
+        rows: usize,
+    ) -> Result<Vec<u8>, JsError> {
+        let latent = self.latent_dim();
+        if base_z.len() != latent {
+            return Err(JsError::new(&format!(
+                "base_z has {} values but latent_dim is {latent}",
+                base_z.len()
+            )));
+        }
+        check_finite("base_z", base_z)?;
+        for (name, dim) in [("x_dim", x_dim), ("y_dim", y_dim)] {
+            if dim >= latent {
+                return Err(JsError::new(&format!(
+                    "{name} = {dim} is out of range: dims are 0..{latent}"
+                )));
+            }
+        }
+        if x_dim == y_dim {
+            return Err(JsError::new(&format!(
+                "x_dim and y_dim are both {x_dim}; the grid needs two different dims"
+            )));
+        }
+        check_range("x", x_min, x_max)?;
+        check_range("y", y_min, y_max)?;
+        for (name, side) in [("cols", cols), ("rows", rows)] {
+            if side == 0 || side > MAX_GRID_SIDE {
+                return Err(JsError::new(&format!(
+                    "{name} = {side}: the grid takes 1..={MAX_GRID_SIDE} cells per side"
+                )));
+            }
+        }
+        let n = cols * rows;
+        let mut z = Vec::with_capacity(n * latent);
+        for row in 0..rows {
+            let y = grid_value(y_max, y_min, row, rows);
+            for col in 0..cols {
+                let x = grid_value(x_min, x_max, col, cols);
+                let start = z.len();
+                z.extend_from_slice(base_z);
+                z[start + x_dim] = x;
+                z[start + y_dim] = y;
+            }
+        }
+        let pixels = self.decode_unchecked(&z, n)?;
+        Ok(tile_rgba(&pixels, cols, rows, self.width(), self.height()))
+    }
+
+    /// Encodes `[n, width*height]` pixels in [0, 1]; returns mu (`n*latent_dim` values) then logvar (the same).
+    pub fn encode(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
+        let per_image = self.pixels_per_image();
+        if pixels.is_empty() || !pixels.len().is_multiple_of(per_image) {
+            return Err(JsError::new(&format!(
+                "pixels has {} values; expected a positive multiple of {per_image} (width*height)",
+                pixels.len()
+            )));
+        }
+        let n = pixels.len() / per_image;
+        if n > MAX_BATCH {
+            return Err(JsError::new(&format!(
+                "{n} images: encode takes at most {MAX_BATCH}"
+            )));
+        }
+        check_finite("pixels", pixels)?;
+        let x = model::matrix(pixels, n, per_image).map_err(js_error)?;
+        let (mu, logvar) = self.file.vae.encode(&x).map_err(js_error)?;
+        let flat = |t: Tensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>());
+        let mut out = flat(mu).map_err(js_error)?;
+        out.extend(flat(logvar).map_err(js_error)?);
+        Ok(out)
+    }
+
+    /// Number of atlas images (held-out test images shipped with the model); 0 when the file has none.
+    #[wasm_bindgen(getter)]
+    pub fn atlas_len(&self) -> usize {
+        self.file.atlas.as_ref().map_or(0, |a| a.len())
+    }
+
+    /// Atlas pixels, `[atlas_len, height, width]` bytes.
+    pub fn atlas_pixels(&self) -> Vec<u8> {
+        self.file
+            .atlas
+            .as_ref()
+            .map_or_else(Vec::new, |a| a.pixels.clone())
+    }
+
+    /// Atlas class labels, `[atlas_len]`, indexing the metadata's class_names.
+    pub fn atlas_labels(&self) -> Vec<u8> {
+        self.file
+            .atlas
+            .as_ref()
+            .map_or_else(Vec::new, |a| a.labels.clone())
+    }
+
+    /// Atlas encoder means, `[atlas_len, latent_dim]`.
+    pub fn atlas_mu(&self) -> Vec<f32> {
+        self.file
+            .atlas
+            .as_ref()
+            .map_or_else(Vec::new, |a| a.mu.clone())
+    }
+}
+
+/// The value at cell `index` of `count` cells spanning `from`..`to`, taken at the cell's centre.
+fn grid_value(from: f32, to: f32, index: usize, count: usize) -> f32 {
+    from + (to - from) * (index as f32 + 0.5) / count.max(1) as f32
+}
+
+/// Lays `cols*rows` images of `width*height` intensities out as one opaque grayscale RGBA image.
+fn tile_rgba(pixels: &[f32], cols: usize, rows: usize, width: usize, height: usize) -> Vec<u8> {
+    let stride = cols * width;
+    let mut rgba = vec![255u8; stride * rows * height * 4];
+    for (cell, image) in pixels.chunks_exact(width * height).enumerate() {
+        let (row, col) = (cell / cols, cell % cols);
+        for (y, line) in image.chunks_exact(width).enumerate() {
+            let start = ((row * height + y) * stride + col * width) * 4;
+            for (x, &v) in line.iter().enumerate() {
+                let gray = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                let at = start + x * 4;
+                rgba[at..at + 3].fill(gray);
+            }
+        }
+    }
+    rgba
+}
