@@ -11,7 +11,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use vae_explorer::data::{DatasetKind, Split};
 use vae_explorer::format::{self, ModelFile, TrainingInfo};
-use vae_explorer::metrics::{elbo, ElboTerms};
+use vae_explorer::metrics::{active_units, elbo, ElboTerms};
 use vae_explorer::model::{Activation, ModelConfig};
 use vae_explorer::package::{bare_metadata, model_file, EVAL_SEED};
 use vae_explorer::plot::{line_chart_svg, Series};
@@ -320,8 +320,9 @@ fn run(args: &Args) -> Result<bool, AnyError> {
             return Ok(false);
         };
         let test = elbo(&trainer.vae, &split.test, EVAL_SEED)?;
+        let (active, _) = active_units(&trainer.vae, &split.test)?;
         println!(
-            "epoch {epoch:>3}  train loss {train_loss:8.3}  test -ELBO {:8.3} = recon {:8.3} + KL {:6.3}  ({took:.1} s)",
+            "epoch {epoch:>3}  train loss {train_loss:8.3}  test -ELBO {:8.3} = recon {:8.3} + KL {:6.3}  active {active}  ({took:.1} s)",
             test.neg_elbo, test.recon, test.kl
         );
         history.push(EpochRecord {
