@@ -8,6 +8,7 @@ DIGIT_FILES := $(foreach d,0 1 2 3 4 5 6 7 8 9,$(DATA)/digits/$(d).json)
 TRAIN := target/release/train
 
 .PHONY: help data weights train-digits train-fashion eval bench-train test test-core lint setup-rust
+.PHONY: build serve test-web bench-web setup-wasm-bindgen setup-node setup-chromium
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -46,6 +47,44 @@ eval: data $(TRAIN) ## Evaluate both shipped models on their test splits
 
 bench-train: data ## Seconds per epoch of the 784-400-8 recipe on Fashion-MNIST (PyTorch reference: 3.85 s)
 	$(CARGO) run --release --bin bench_train -- --epochs 3
+
+## ---- web (the page: wasm build, static server, browser tests, benchmarks) ----
+WASM_BINDGEN_VERSION := 0.2.130
+WASM_RAW := target/wasm32-unknown-unknown/release/vae_explorer.wasm
+PKG_WASM := www/pkg/vae_explorer_bg.wasm
+PORT ?= 8000
+WEB_REFERENCE := target/web/reference-digits.json
+WEB_TESTS := $(wildcard tests/web/*.test.mjs)
+
+setup-wasm-bindgen: setup-rust
+	@wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)' || $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+setup-node: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+setup-chromium:
+	@[ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y chromium chromium-driver; }
+
+$(PKG_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
+	$(CARGO) build --release --lib --target wasm32-unknown-unknown
+	wasm-bindgen --target web --out-dir www/pkg $(WASM_RAW)
+	node tests/web/wasm-opt.mjs www/pkg
+
+build: $(PKG_WASM) ## Build the wasm module into www/pkg (wasm-bindgen, then wasm-opt when it stays valid)
+
+serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
+	python3 tests/serve.py --port $(PORT)
+
+$(WEB_REFERENCE): weights/digits.safetensors $(wildcard src/*.rs src/bin/web_reference.rs) Cargo.toml
+	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.safetensors $@
+
+test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
+	node --test --test-concurrency=1 $(WEB_TESTS)
+
+bench-web: setup-chromium setup-node build ## Page benchmarks in headless Chromium: decode ms, first image, wasm size, long tasks
+	node tests/web/bench.mjs
 
 ## ---- tests ----
 setup-rust:

@@ -1,0 +1,201 @@
+//! Native reference values for the browser tests, and an untrained stand-in model for development.
+//!
+//! `web_reference MODEL OUT.json` decodes fixed latent vectors, a small grid and two atlas images natively
+//! and writes inputs and outputs as JSON; tests/web compares the wasm build against them.
+//! `web_reference --dev-model DATASET OUT.safetensors` writes an untrained model with real-looking
+//! metadata and atlas, for working on the page before trained weights exist (never ship it).
+
+use std::process::ExitCode;
+
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use serde_json::json;
+use vae_explorer::format::{self, Atlas, Likelihood, Metadata, ModelFile, FORMAT_VERSION};
+use vae_explorer::model::{self, Activation, ModelConfig, Vae};
+
+type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn decode(vae: &Vae, z: &[f32], latent: usize) -> BoxResult<Vec<f32>> {
+    let t = model::matrix(z, z.len() / latent, latent)?;
+    Ok(vae.decode(&t)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// The latent vectors the test decodes: the mean, the slider corners, and seeded draws around the mean.
+fn reference_z(meta: &Metadata) -> Vec<f32> {
+    let (mean, std) = (&meta.latent_mean, &meta.latent_std);
+    let mut z: Vec<f32> = mean.clone();
+    z.extend(mean.iter().zip(std).map(|(m, s)| m + 3.0 * s));
+    z.extend(mean.iter().zip(std).map(|(m, s)| m - 3.0 * s));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
+    for _ in 0..5 {
+        for (m, s) in mean.iter().zip(std) {
+            let e: f32 = StandardNormal.sample(&mut rng);
+            z.push(m + s * e);
+        }
+    }
+    z
+}
+
+/// An independent native rendering of `Model::decode_grid`, to check the wasm one's layout and values.
+fn reference_grid(vae: &Vae, meta: &Metadata, grid: &GridArgs) -> BoxResult<Vec<u8>> {
+    let (w, h, latent) = (meta.width, meta.height, meta.latent_dim);
+    let centre =
+        |from: f32, to: f32, i: usize, n: usize| from + (to - from) * (i as f32 + 0.5) / n as f32;
+    let mut rgba = vec![255u8; grid.cols * w * grid.rows * h * 4];
+    for row in 0..grid.rows {
+        for col in 0..grid.cols {
+            let mut z = meta.latent_mean.clone();
+            z[grid.x_dim] = centre(grid.x_min, grid.x_max, col, grid.cols);
+            z[grid.y_dim] = centre(grid.y_max, grid.y_min, row, grid.rows);
+            let image = decode(vae, &z, latent)?;
+            for py in 0..h {
+                for px in 0..w {
+                    let v = (image[py * w + px].clamp(0.0, 1.0) * 255.0).round() as u8;
+                    let at = (((row * h + py) * grid.cols * w) + col * w + px) * 4;
+                    rgba[at..at + 3].fill(v);
+                }
+            }
+        }
+    }
+    Ok(rgba)
+}
+
+struct GridArgs {
+    x_dim: usize,
+    y_dim: usize,
+    x_min: f32,
+    x_max: f32,
+    y_min: f32,
+    y_max: f32,
+    cols: usize,
+    rows: usize,
+}
+
+fn write_reference(model_path: &str, out: &str) -> BoxResult<()> {
+    let file = format::load(&std::fs::read(model_path)?)?;
+    let meta = &file.meta;
+    let latent = meta.latent_dim;
+    let z = reference_z(meta);
+    let pixels = decode(&file.vae, &z, latent)?;
+    let grid = GridArgs {
+        x_dim: 0,
+        y_dim: 2.min(latent - 1).max(1),
+        x_min: -2.0,
+        x_max: 2.5,
+        y_min: -1.5,
+        y_max: 3.0,
+        cols: 5,
+        rows: 3,
+    };
+    let grid_rgba = reference_grid(&file.vae, meta, &grid)?;
+    let per_image = meta.width * meta.height;
+    let encode_input: Vec<f32> = match &file.atlas {
+        Some(a) => a.pixels[..(2 * per_image).min(a.pixels.len())]
+            .iter()
+            .map(|&p| p as f32 / 255.0)
+            .collect(),
+        None => (0..2 * per_image).map(|i| (i % 7) as f32 / 7.0).collect(),
+    };
+    let x = model::matrix(&encode_input, encode_input.len() / per_image, per_image)?;
+    let (mu, logvar) = file.vae.encode(&x)?;
+    let mut encoded = mu.flatten_all()?.to_vec1::<f32>()?;
+    encoded.extend(logvar.flatten_all()?.to_vec1::<f32>()?);
+    let doc = json!({
+        "model": model_path,
+        "latent_dim": latent,
+        "decode": { "n": z.len() / latent, "z": z, "pixels": pixels },
+        "grid": {
+            "base_z": meta.latent_mean,
+            "x_dim": grid.x_dim, "y_dim": grid.y_dim,
+            "x_min": grid.x_min, "x_max": grid.x_max, "y_min": grid.y_min, "y_max": grid.y_max,
+            "cols": grid.cols, "rows": grid.rows,
+            "rgba": grid_rgba,
+        },
+        "encode": { "pixels": encode_input, "mu_logvar": encoded },
+    });
+    if let Some(dir) = std::path::Path::new(out).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, serde_json::to_vec(&doc)?)?;
+    println!("wrote {out} from {model_path}");
+    Ok(())
+}
+
+fn write_dev_model(dataset: &str, out: &str) -> BoxResult<()> {
+    let class_names: Vec<String> = match dataset {
+        "fashion" => [
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ]
+        .map(String::from)
+        .to_vec(),
+        _ => (0..10).map(|d| d.to_string()).collect(),
+    };
+    let config = ModelConfig::mirrored(784, 8, &[512, 256]);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let vae = Vae::init(&config, &mut rng)?;
+    let n = 100;
+    let atlas = Atlas {
+        pixels: (0..n * 784).map(|_| rng.random::<u8>()).collect(),
+        labels: (0..n).map(|i| (i % class_names.len()) as u8).collect(),
+        mu: (0..n * 8)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect(),
+    };
+    let meta = Metadata {
+        format_version: FORMAT_VERSION,
+        dataset: dataset.to_string(),
+        class_names,
+        width: 28,
+        height: 28,
+        latent_dim: 8,
+        encoder_hidden: config.encoder_hidden.clone(),
+        decoder_hidden: config.decoder_hidden.clone(),
+        activation: Activation::Relu,
+        likelihood: Likelihood::Bernoulli,
+        latent_mean: vec![0.0; 8],
+        latent_std: vec![1.0; 8],
+        metrics: None,
+        training: None,
+    };
+    let bytes = format::save(&ModelFile {
+        meta,
+        vae,
+        atlas: Some(atlas),
+    })?;
+    if let Some(dir) = std::path::Path::new(out).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    format::write_atomic(std::path::Path::new(out), &bytes)?;
+    println!("wrote untrained {dataset} stand-in model to {out}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["--dev-model", dataset, out] => write_dev_model(dataset, out),
+        [model_path, out] if !model_path.starts_with('-') => write_reference(model_path, out),
+        _ => {
+            eprintln!(
+                "usage: web_reference MODEL.safetensors OUT.json\n       web_reference --dev-model DATASET OUT.safetensors"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("web_reference: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

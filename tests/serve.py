@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Serves the explorer's static site on 127.0.0.1: index.html, www/ and weights/, nothing else.
+
+It sends application/wasm for .wasm and the cross-origin isolation headers (COOP/COEP), refuses
+path traversal (plain or percent-encoded), and lists no directories. Standard library only.
+
+    python3 tests/serve.py [--port 8000] [--weights DIR]
+
+--port 0 picks a free port; the first line printed is always "serving http://127.0.0.1:PORT/".
+"""
+
+import argparse
+import http.server
+import os
+import posixpath
+import sys
+import urllib.parse
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".safetensors": "application/octet-stream",
+    ".ts": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+}
+
+
+def resolve(url_path, mounts):
+    """Maps a request path to a file inside one of the mounts, or returns None (and never escapes a mount)."""
+    path = urllib.parse.urlsplit(url_path).path
+    # Decode until stable, so that %252e%252e cannot sneak a ".." past the check below.
+    for _ in range(4):
+        decoded = urllib.parse.unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    else:
+        return None
+    if "\\" in path or "\x00" in path or not path.startswith("/"):
+        return None
+    parts = path.split("/")[1:]
+    if any(p in ("..", ".") for p in parts):
+        return None
+    if path == "/":
+        parts = ["index.html"]
+    mount, rest = parts[0], parts[1:]
+    if mount not in mounts or (mount != "index.html" and not rest):
+        return None
+    base = mounts[mount]
+    target = os.path.realpath(os.path.join(base, *rest)) if rest else os.path.realpath(base)
+    allowed = os.path.realpath(base)
+    if target != allowed and not target.startswith(allowed + os.sep):
+        return None
+    return target if os.path.isfile(target) else None
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """GET and HEAD for the mounted files, with the isolation headers on every response."""
+
+    mounts = {}
+    server_version = "vae-explorer-serve"
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def do_GET(self):
+        self.respond(with_body=True)
+
+    def do_HEAD(self):
+        self.respond(with_body=False)
+
+    def respond(self, with_body):
+        target = resolve(self.path, self.mounts)
+        if target is None:
+            body = b"not found\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+            return
+        ext = os.path.splitext(target)[1].lower()
+        with open(target, "rb") as f:
+            body = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPES.get(ext, "application/octet-stream"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        if os.environ.get("SERVE_LOG"):
+            super().log_message(fmt, *args)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--weights", default=os.path.join(PROJECT_ROOT, "weights"),
+                        help="directory served as /weights/ (default: the project's weights/)")
+    args = parser.parse_args()
+    Handler.mounts = {
+        "index.html": os.path.join(PROJECT_ROOT, "index.html"),
+        "www": os.path.join(PROJECT_ROOT, "www"),
+        "weights": os.path.abspath(args.weights),
+    }
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print(f"serving http://127.0.0.1:{server.server_address[1]}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

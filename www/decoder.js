@@ -1,0 +1,100 @@
+// The page's handle on the model worker: promise-based requests, coalesced so the latest wins.
+//
+// For the coalesced kinds (decode, grid) at most one request per kind is in the worker at a time.
+// A newer request replaces the one waiting behind it, whose promise then resolves to null.
+
+const COALESCED = new Set(['decode', 'grid']);
+
+export class Decoder {
+  #worker;
+  #nextId = 1;
+  #waiting = new Map(); // id -> { resolve, reject, kind }
+  #lanes = new Map(); // kind -> { busy, pending }
+
+  constructor(workerUrl = new URL('./worker.js', import.meta.url)) {
+    this.#worker = new Worker(workerUrl, { type: 'module' });
+    this.#worker.onmessage = (event) => this.#settle(event.data);
+    this.#worker.onerror = (event) => {
+      const message = event.message || 'the model worker failed to start';
+      for (const { reject } of this.#waiting.values()) reject(new Error(message));
+      this.#waiting.clear();
+    };
+  }
+
+  /** Loads a shipped model by URL, or a user's file from its bytes (an ArrayBuffer, transferred). */
+  load(source) {
+    if (source.bytes) return this.#send('load', { bytes: source.bytes }, [source.bytes]);
+    // Resolve against the page, not the worker script, so that relative URLs mean what the page means.
+    return this.#send('load', { url: new URL(source.url, document.baseURI).href });
+  }
+
+  /** Decodes n latent vectors (row-major); resolves to { pixels, n, ms }, or null if superseded. */
+  decode(z, n = 1) {
+    return this.#coalesce('decode', { z: Float32Array.from(z), n });
+  }
+
+  /** Decodes a whole 2-D sweep to one RGBA image; resolves to { rgba, width, height, ms }, or null. */
+  grid(params) {
+    return this.#coalesce('grid', { ...params, baseZ: Float32Array.from(params.baseZ) });
+  }
+
+  /** Encodes images (row-major pixels in [0, 1]); resolves to { muLogvar }. */
+  encode(pixels) {
+    return this.#send('encode', { pixels: Float32Array.from(pixels) });
+  }
+
+  /** The model's atlas of held-out images: { pixels, labels, mu }. */
+  atlas() {
+    return this.#send('atlas', {});
+  }
+
+  #send(kind, args, transfer = []) {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject, kind });
+      this.#worker.postMessage({ id, kind, args }, transfer);
+    });
+  }
+
+  #coalesce(kind, args) {
+    if (!COALESCED.has(kind)) throw new Error(`${kind} is not a coalesced kind`);
+    let lane = this.#lanes.get(kind);
+    if (!lane) this.#lanes.set(kind, (lane = { busy: false, pending: null }));
+    return new Promise((resolve, reject) => {
+      if (!lane.busy) {
+        this.#start(kind, lane, { args, resolve, reject });
+        return;
+      }
+      lane.pending?.resolve(null);
+      lane.pending = { args, resolve, reject };
+    });
+  }
+
+  #start(kind, lane, request) {
+    lane.busy = true;
+    const finish = () => {
+      lane.busy = false;
+      const next = lane.pending;
+      lane.pending = null;
+      if (next) this.#start(kind, lane, next);
+    };
+    this.#send(kind, request.args).then(
+      (result) => {
+        finish();
+        request.resolve(result);
+      },
+      (error) => {
+        finish();
+        request.reject(error);
+      },
+    );
+  }
+
+  #settle({ id, result, error }) {
+    const waiting = this.#waiting.get(id);
+    if (!waiting) return;
+    this.#waiting.delete(id);
+    if (error !== undefined) waiting.reject(new Error(error));
+    else waiting.resolve(result);
+  }
+}

@@ -1,0 +1,87 @@
+// Latent-space arithmetic shared by the views: slider ranges, grid cell values, seeded prior draws, formatting.
+
+/** How many standard deviations each slider spans on either side of the mean. */
+export const SLIDER_SPAN = 3;
+
+/** Formats a latent value for display, with an explicit sign so the column stays aligned. */
+export function formatValue(value) {
+  const rounded = Number(value.toFixed(2));
+  const sign = rounded < 0 ? '\u2212' : rounded > 0 ? '+' : '\u2007'; // figure space keeps zero aligned
+  return `${sign}${Math.abs(rounded).toFixed(2)}`;
+}
+
+/** The slider range of one latent dim: mean +- 3 std, as the model's metadata measured it. */
+export function sliderRange(meta, dim) {
+  const mean = meta.latent_mean[dim];
+  const std = meta.latent_std[dim];
+  return { min: mean - SLIDER_SPAN * std, max: mean + SLIDER_SPAN * std };
+}
+
+/** The grid's range along one dim: mean +- span std. */
+export function gridRange(meta, dim, span) {
+  const mean = meta.latent_mean[dim];
+  const std = meta.latent_std[dim];
+  return { min: mean - span * std, max: mean + span * std };
+}
+
+/** The value at the centre of cell `index` of `count` cells from `from` to `to` (as the wasm grid samples). */
+export function cellValue(from, to, index, count) {
+  return Math.fround(from + ((to - from) * (index + 0.5)) / count);
+}
+
+/** The grid request for the current state: columns sweep X left to right, rows sweep Y top (max) to bottom. */
+export function gridParams(meta, z, grid) {
+  const x = gridRange(meta, grid.xDim, grid.span);
+  const y = gridRange(meta, grid.yDim, grid.span);
+  return {
+    baseZ: z,
+    xDim: grid.xDim,
+    yDim: grid.yDim,
+    xMin: x.min,
+    xMax: x.max,
+    yMin: y.min,
+    yMax: y.max,
+    cols: grid.size,
+    rows: grid.size,
+  };
+}
+
+/** The two latent values of grid cell (col, row), top row first. */
+export function cellLatent(params, col, row) {
+  return {
+    x: cellValue(params.xMin, params.xMax, col, params.cols),
+    y: cellValue(params.yMax, params.yMin, row, params.rows),
+  };
+}
+
+/** A small, fast, seedable PRNG (mulberry32): the same seed gives the same sequence everywhere. */
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A draw from the prior N(0, I), reproducible from `seed`, clamped to the slider ranges so that the
+ * sliders can show it (for a well-fitted model this moves very few values, and only slightly).
+ */
+export function samplePrior(meta, seed) {
+  const uniform = mulberry32(seed);
+  const z = [];
+  while (z.length < meta.latent_dim) {
+    // Box-Muller: two independent standard normals from two uniforms.
+    const u = 1 - uniform();
+    const v = uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    z.push(r * Math.cos(2 * Math.PI * v), r * Math.sin(2 * Math.PI * v));
+  }
+  return z.slice(0, meta.latent_dim).map((value, dim) => {
+    const { min, max } = sliderRange(meta, dim);
+    return Math.min(max, Math.max(min, value));
+  });
+}

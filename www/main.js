@@ -1,0 +1,149 @@
+// Start-up and wiring: connects the store, the worker client and the views.
+
+import { Decoder } from './decoder.js';
+import { gridParams } from './latent.js';
+import { createStore, initialState, withDim, DEFAULT_GRID } from './state.js';
+import { mountSliders } from './sliders.js';
+import { drawIntensities } from './image-view.js';
+import { mountGrid } from './grid-view.js';
+import { mountGridControls } from './grid-controls.js';
+import { mountSampleControls } from './sample-controls.js';
+import { mountModelPicker } from './model-picker.js';
+
+const $ = (id) => document.getElementById(id);
+const store = createStore(initialState());
+const decoder = new Decoder();
+const timings = { decode: null, grid: null };
+
+function showMessage(text, kind = 'error') {
+  const box = $('message');
+  box.textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = !text;
+}
+
+function showTimings() {
+  const parts = [];
+  if (timings.decode !== null) parts.push(`image ${timings.decode.toFixed(1)} ms`);
+  if (timings.grid !== null) parts.push(`grid ${timings.grid.toFixed(1)} ms`);
+  $('timing').textContent = parts.length ? `decode: ${parts.join(' \u00b7 ')}` : '';
+}
+
+function describeModel(model) {
+  const { meta } = model;
+  const parts = [`${meta.dataset}`, `${meta.latent_dim}-dim latent`, `${meta.width}\u00d7${meta.height} images`];
+  if (meta.metrics) parts.push(`test \u2212ELBO ${meta.metrics.neg_elbo.toFixed(1)} nats`);
+  $('model-info').textContent = parts.join(' \u00b7 ');
+}
+
+async function loadModel(source) {
+  showMessage('');
+  let loaded;
+  try {
+    loaded = await decoder.load(source);
+  } catch (error) {
+    const still = store.get().model;
+    const stay = still ? ` The ${still.label} model stays loaded.` : '';
+    showMessage(`Could not load \u201c${source.label}\u201d: ${error.message}.${stay}`);
+    throw error;
+  }
+  const model = { name: source.name, label: source.label, meta: loaded.meta };
+  const dims = model.meta.latent_dim;
+  const grid = dims >= 2 ? { ...DEFAULT_GRID } : null;
+  store.update({ model, z: model.meta.latent_mean.slice(), grid, lastSeed: null });
+  describeModel(model);
+}
+
+// ---- decoding: the current z to the big image, and the grid around it ----
+
+let firstImageShown = false;
+
+async function requestImage(state) {
+  const meta = state.model.meta;
+  try {
+    const result = await decoder.decode(state.z, 1);
+    if (!result) return; // superseded by a newer request
+    drawIntensities($('image'), result.pixels, meta.width, meta.height);
+    timings.decode = result.ms;
+    showTimings();
+    if (!firstImageShown) {
+      firstImageShown = true;
+      performance.mark('first-image');
+      document.body.dataset.ready = 'true';
+    }
+  } catch (error) {
+    showMessage(`Decoding failed: ${error.message}`);
+  }
+}
+
+let gridKey = '';
+let gridSerial = 0;
+
+async function requestGrid(state) {
+  if (!state.grid) return;
+  const params = gridParams(state.model.meta, state.z, state.grid);
+  // The swept dims do not change the grid image, only the marker: skip the decode when nothing else moved.
+  const key = JSON.stringify({ ...params, baseZ: withDim(withDim(params.baseZ, params.xDim, 0), params.yDim, 0) });
+  if (key === gridKey) return;
+  gridKey = key;
+  const serial = ++gridSerial;
+  try {
+    const result = await decoder.grid(params);
+    if (!result) return;
+    grid.draw(result, params);
+    timings.grid = result.ms;
+    showTimings();
+    $('grid-canvas').dataset.serial = String(serial);
+  } catch (error) {
+    gridKey = '';
+    showMessage(`Drawing the grid failed: ${error.message}`);
+  }
+}
+
+function markGrid(state) {
+  if (!state.grid) return;
+  const params = gridParams(state.model.meta, state.z, state.grid);
+  grid.mark(state.z[state.grid.xDim], state.z[state.grid.yDim], params);
+}
+
+const grid = mountGrid({
+  canvas: $('grid-canvas'),
+  marker: $('grid-marker'),
+  onPick(x, y) {
+    const { z, grid: g } = store.get();
+    store.update({ z: withDim(withDim(z, g.xDim, x), g.yDim, y), lastSeed: null });
+  },
+});
+
+store.subscribe((state, changed) => {
+  if (!state.model) return;
+  if (changed.has('z') || changed.has('model')) requestImage(state);
+  if (changed.has('z') || changed.has('model') || changed.has('grid')) {
+    if (changed.has('model')) gridKey = '';
+    requestGrid(state);
+    markGrid(state);
+  }
+});
+
+mountSliders($('sliders'), store);
+mountGridControls(
+  { xSelect: $('x-axis'), ySelect: $('y-axis'), sizeSelect: $('grid-size'), spanSelect: $('grid-span'),
+    xLabel: $('x-label'), yLabel: $('y-label') },
+  store,
+);
+mountSampleControls(
+  { randomButton: $('random'), resetButton: $('reset'), seedInput: $('seed'), seedNote: $('seed-note') },
+  store,
+);
+const picker = mountModelPicker({
+  select: $('model'),
+  fileInput: $('model-file'),
+  dropTarget: document.body,
+  loadModel,
+});
+
+// A handle for tests, benchmarks and the curious console user.
+window.explorer = { store, decoder };
+
+const requested = new URLSearchParams(location.search).get('model') ?? 'digits';
+picker.loadShipped(requested);
