@@ -314,9 +314,38 @@ fn read_metadata(st_meta: Option<&HashMap<String, String>>) -> Result<Metadata> 
         _ => {}
     }
     let meta: Metadata =
-        serde_json::from_value(value).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
+        serde_json::from_str(json).map_err(|e| FormatError::BadMetadata(json_error(json, &e)))?;
     meta.validate()?;
     Ok(meta)
+}
+
+/// A serde error with the JSON text it stopped at, which names the offending field.
+fn json_error(json: &str, e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let line = json.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+    let end = (0..=e.column().min(line.len()))
+        .rev()
+        .find(|&i| line.is_char_boundary(i))
+        .unwrap_or(0);
+    // At the very end (a missing top-level field) the text there says nothing more.
+    if e.line() >= json.lines().count() && end >= line.trim_end().len() {
+        return msg;
+    }
+    let tail: Vec<char> = line[..end].chars().rev().take(40).collect();
+    let near: String = tail.into_iter().rev().collect();
+    format!("{msg}, near `{}`", near.trim())
+}
+
+/// A safetensors error, with a hint for the usual cause: a file cut short.
+fn safetensors_error(e: safetensors::SafeTensorError) -> FormatError {
+    use safetensors::SafeTensorError as E;
+    let hint = match e {
+        E::HeaderTooSmall => " (the file is empty or truncated)",
+        E::InvalidHeaderLength => " (the file is truncated or corrupt)",
+        E::MetadataIncompleteBuffer => " (the file is truncated, or has extra bytes at its end)",
+        _ => "",
+    };
+    FormatError::Safetensors(format!("{e}{hint}"))
 }
 
 /// A weights file split into its checked parts, plus any tensors named with `extra_prefix`.
@@ -336,11 +365,9 @@ pub fn load(bytes: &[u8]) -> Result<ModelFile> {
 
 /// Like `load`, but also accepts and returns float tensors named `extra_prefix*` (used by checkpoints).
 pub fn load_parts(bytes: &[u8], extra_prefix: Option<&str>) -> Result<Parts> {
-    let (_, st_header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| FormatError::Safetensors(e.to_string()))?;
+    let (_, st_header) = SafeTensors::read_metadata(bytes).map_err(safetensors_error)?;
     let raw_metadata = st_header.metadata().clone().unwrap_or_default();
-    let st =
-        SafeTensors::deserialize(bytes).map_err(|e| FormatError::Safetensors(e.to_string()))?;
+    let st = SafeTensors::deserialize(bytes).map_err(safetensors_error)?;
     let meta = read_metadata(Some(&raw_metadata))?;
     let config = meta.model_config();
     let expected = config.tensor_shapes();
