@@ -1,0 +1,309 @@
+//! The `train` binary under faults: reproducibility, Ctrl-C and resume, bad paths, and kill -9.
+//!
+//! Each test trains a small model on the first 512 digits; it is skipped when `data/digits` is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use vae_explorer::format::{self, ModelFile};
+
+const TRAIN: &str = env!("CARGO_BIN_EXE_train");
+
+/// True when the digits are there; otherwise says why the test is skipped.
+fn have_data() -> bool {
+    let ok = Path::new("data/digits/0.json").exists();
+    if !ok {
+        eprintln!("skipped: data/digits is missing (run `make data`)");
+    }
+    ok
+}
+
+/// The small, fast training run every test starts from.
+fn command(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(TRAIN);
+    cmd.args(["--dataset", "digits", "--limit", "512", "--hidden", "32"])
+        .args(["--atlas", "50", "--iw-samples", "0", "--quiet", "--out"])
+        .arg(out)
+        .args(extra)
+        .env("RAYON_NUM_THREADS", "2");
+    cmd
+}
+
+fn run(out: &Path, extra: &[&str]) -> Output {
+    let output = command(out, extra).output().unwrap();
+    assert!(
+        output.status.success(),
+        "train {extra:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn spawn(out: &Path, extra: &[&str]) -> Child {
+    command(out, extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn load(path: &Path) -> ModelFile {
+    format::load(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Every weight of a model file, by name.
+fn tensors(file: &ModelFile) -> Vec<(String, Vec<f32>)> {
+    file.vae
+        .to_tensors()
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1().unwrap()))
+        .collect()
+}
+
+fn ckpt(out: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.ckpt", out.display()))
+}
+
+/// Waits until `path` exists; false after `timeout`.
+fn wait_for(path: &Path, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while !path.exists() {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
+
+fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The training state a checkpoint records, checked through the same loader `--resume` uses.
+fn checkpoint_progress(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap();
+    let parts = format::load_parts(&bytes, Some("optimizer.")).unwrap();
+    // One moment per trainer variable: weight and bias of each dense layer, mu and logvar fused.
+    let c = &parts.file.vae.config;
+    let vars = 2 * (c.encoder_hidden.len() + 1 + c.decoder_hidden.len() + 1);
+    for kind in ["m", "v"] {
+        for i in 0..vars {
+            assert!(
+                parts.extras.contains_key(&format!("optimizer.{kind}.{i}")),
+                "checkpoint lacks optimizer.{kind}.{i}"
+            );
+        }
+    }
+    assert_eq!(parts.extras.len(), 2 * vars);
+    let state: serde_json::Value = serde_json::from_str(&parts.raw_metadata["checkpoint"]).unwrap();
+    state["progress"].clone()
+}
+
+#[test]
+fn same_seed_gives_identical_tensors() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+        dir.path().join("c.safetensors"),
+    );
+    let args = ["--epochs", "3", "--seed", "5"];
+    let (out_a, out_b) = (run(&a, &args), run(&b, &args));
+    let (fa, fb) = (load(&a), load(&b));
+    assert_eq!(tensors(&fa), tensors(&fb));
+    assert_eq!(fa.atlas, fb.atlas);
+    assert_eq!(fa.meta.metrics, fb.meta.metrics);
+    assert_eq!(out_a.stdout.len(), out_b.stdout.len());
+    // The files differ only in the provenance: wall-clock seconds and the command (its --out path).
+    let (ta, tb) = (
+        fa.meta.training.clone().unwrap(),
+        fb.meta.training.clone().unwrap(),
+    );
+    assert_eq!((ta.seed, ta.epochs), (tb.seed, tb.epochs));
+    let mut fb = fb;
+    fb.meta.training = Some(ta);
+    assert_eq!(format::save(&fa).unwrap(), format::save(&fb).unwrap());
+    assert_eq!(
+        std::fs::read(dir.path().join("a.loss.svg")).unwrap(),
+        std::fs::read(dir.path().join("b.loss.svg")).unwrap()
+    );
+    let bytes_equal = std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap();
+    println!("same seed: tensors identical; raw files byte-identical: {bytes_equal}");
+    // The seed matters.
+    run(&c, &["--epochs", "3", "--seed", "6"]);
+    assert_ne!(tensors(&load(&c)), tensors(&load(&a)));
+    assert!(
+        !ckpt(&a).exists(),
+        "the checkpoint is removed after a finished run"
+    );
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, resumed) = (
+        dir.path().join("reference.safetensors"),
+        dir.path().join("resumed.safetensors"),
+    );
+    // 40 epochs of 32 steps (about 0.7 s here when idle): Ctrl-C, sent after the first, lands mid-training.
+    let args = ["--epochs", "40", "--batch", "16", "--seed", "9"];
+    let mut child = spawn(&resumed, &args);
+    let uninterrupted = spawn(&reference, &args);
+    assert!(
+        wait_for(&ckpt(&resumed), Duration::from_secs(20)),
+        "no checkpoint after 20 s"
+    );
+    // Land inside an epoch, not only at its end.
+    std::thread::sleep(Duration::from_millis(7));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "training ended before Ctrl-C"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("interrupted: checkpoint saved"), "{stderr}");
+    assert!(
+        !resumed.exists(),
+        "an interrupted run wrote the weights file"
+    );
+    let progress = checkpoint_progress(&ckpt(&resumed));
+    let step = progress["step"].as_u64().unwrap();
+    println!("interrupted at {progress}");
+    assert!(step > 0 && step < 40 * 32, "{progress}");
+
+    let output = command(&resumed, &[&args[..], &["--resume"]].concat())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "resume failed: {stderr}");
+    assert!(stderr.contains(&format!("(step {step})")), "{stderr}");
+    assert!(!ckpt(&resumed).exists());
+
+    let output = uninterrupted.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let (r, u) = (load(&resumed), load(&reference));
+    assert_eq!(tensors(&r), tensors(&u), "resumed weights differ");
+    assert_eq!(r.atlas, u.atlas);
+    assert_eq!(r.meta.metrics, u.meta.metrics);
+    assert_eq!(r.meta.latent_mean, u.meta.latent_mean);
+    assert_eq!(r.meta.latent_std, u.meta.latent_std);
+}
+
+/// Runs the trainer expecting a quick failure before any training, with `needles` in its error.
+fn assert_fails_early(out: &Path, extra: &[&str], needles: &[&str]) {
+    let start = Instant::now();
+    // 300 epochs would take seconds: a quick exit shows that nothing was trained.
+    let output = command(out, &[&["--epochs", "300"], extra].concat())
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+    }
+    assert!(stderr.trim().lines().count() <= 2, "{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "it trained: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(!out.exists() && !ckpt(out).exists());
+}
+
+#[test]
+fn unwritable_output_fails_before_training() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/folder/out.safetensors");
+    assert_fails_early(
+        &missing,
+        &[],
+        &["output folder", "no/such/folder", "does not exist"],
+    );
+    assert!(!dir.path().join("no").exists());
+    assert_fails_early(
+        Path::new("/proc/x/y.safetensors"),
+        &[],
+        &["output folder /proc/x does not exist"],
+    );
+    assert_fails_early(
+        Path::new("/proc/y.safetensors"),
+        &[],
+        &["cannot write to output folder /proc"],
+    );
+    assert!(dir_entries(dir.path()).is_empty());
+}
+
+#[test]
+fn missing_data_fails_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    let nodata = dir.path().join("nodata");
+    assert_fails_early(
+        &out,
+        &["--data", nodata.to_str().unwrap()],
+        &["cannot read the digits dataset from", "nodata", "make data"],
+    );
+    assert!(dir_entries(dir.path()).is_empty());
+}
+
+#[test]
+fn kill_9_leaves_the_existing_weights_file_and_checkpoint_intact() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model.safetensors");
+    run(&out, &["--epochs", "1"]);
+    let before = std::fs::read(&out).unwrap();
+    // Kill at several moments, some of which fall inside a checkpoint write.
+    for delay_ms in [0, 30, 100] {
+        let mut child = spawn(&out, &["--epochs", "1000", "--seed", "2"]);
+        assert!(wait_for(&ckpt(&out), Duration::from_secs(20)));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        assert!(child.try_wait().unwrap().is_none(), "training ended early");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), before, "weights file changed");
+        load(&out);
+        let progress = checkpoint_progress(&ckpt(&out));
+        let extra: Vec<String> = dir_entries(dir.path())
+            .into_iter()
+            .filter(|n| {
+                ![
+                    "model.safetensors",
+                    "model.safetensors.ckpt",
+                    "model.loss.svg",
+                ]
+                .contains(&n.as_str())
+            })
+            .collect();
+        println!("killed after {delay_ms} ms at {progress}; left behind: {extra:?}");
+        std::fs::remove_file(ckpt(&out)).unwrap();
+    }
+}
