@@ -68,6 +68,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     mounts = {}
     server_version = "vae-explorer-serve"
+    protocol_version = "HTTP/1.1"  # keep-alive: the page loads a dozen small modules
 
     def end_headers(self):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")

@@ -11,8 +11,9 @@ export class Decoder {
   #waiting = new Map(); // id -> { resolve, reject, kind }
   #lanes = new Map(); // kind -> { busy, pending }
 
-  constructor(workerUrl = new URL('./worker.js', import.meta.url)) {
-    this.#worker = new Worker(workerUrl, { type: 'module' });
+  /** Starts the worker, or adopts one the page started early (see index.html). */
+  constructor({ worker } = {}) {
+    this.#worker = worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.#worker.onmessage = (event) => this.#settle(event.data);
     this.#worker.onerror = (event) => {
       const message = event.message || 'the model worker failed to start';

@@ -12,7 +12,7 @@ import { mountModelPicker } from './model-picker.js';
 
 const $ = (id) => document.getElementById(id);
 const store = createStore(initialState());
-const decoder = new Decoder();
+const decoder = new Decoder({ worker: window.earlyModelWorker });
 const timings = { decode: null, grid: null };
 
 function showMessage(text, kind = 'error') {
