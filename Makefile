@@ -37,7 +37,7 @@ train-digits: data $(TRAIN) ## Train the shipped digits model into weights/digit
 	$(TRAIN) --dataset digits --hidden 512,256 --epochs 100 --seed 1 --out weights/digits.safetensors
 
 train-fashion: data $(TRAIN) ## Train the shipped fashion model into weights/fashion.safetensors
-	$(TRAIN) --dataset fashion --hidden 512,256 --epochs 100 --seed 1 --out weights/fashion.safetensors
+	$(TRAIN) --dataset fashion --hidden 512,256 --epochs 100 --kl-warmup 10 --seed 1 --out weights/fashion.safetensors
 
 weights: train-digits train-fashion ## Retrain both shipped models
 

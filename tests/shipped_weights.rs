@@ -1,0 +1,48 @@
+//! The shipped models load, and still reach the test figures recorded in them and the quality targets.
+
+use std::path::Path;
+
+use vae_explorer::data::DatasetKind;
+use vae_explorer::format;
+use vae_explorer::package::measure;
+
+/// Loads a shipped model, re-measures it on its test split and compares with the file and the target.
+fn check(name: &str, kind: DatasetKind, target_neg_elbo: f64) {
+    let bytes = std::fs::read(format!("weights/{name}.safetensors")).expect("shipped weights file");
+    let file = format::load(&bytes).expect("shipped weights load");
+    assert_eq!(file.meta.dataset, kind.name());
+    assert_eq!(file.meta.latent_dim, 8);
+    let atlas = file.atlas.as_ref().expect("shipped files carry an atlas");
+    assert!(atlas.len() >= 997, "atlas has {} images", atlas.len());
+    let recorded = file.meta.metrics.clone().expect("recorded metrics");
+    let dir = Path::new("data").join(kind.name());
+    let test = kind.load(&dir).expect("run `make data` first").test;
+    let now = measure(&file.vae, &test, 0).unwrap();
+    println!(
+        "{name}: recorded -ELBO {:.3}, measured now {:.3}",
+        recorded.neg_elbo, now.neg_elbo
+    );
+    assert_eq!(now.test_images, recorded.test_images);
+    assert!(
+        (now.neg_elbo - recorded.neg_elbo).abs() < 1.0,
+        "{name}: measured {} vs recorded {}",
+        now.neg_elbo,
+        recorded.neg_elbo
+    );
+    assert!(
+        now.neg_elbo <= target_neg_elbo,
+        "{name}: -ELBO {} misses the target {target_neg_elbo}",
+        now.neg_elbo
+    );
+    assert_eq!(now.active_units, 8, "{name}: active units");
+}
+
+#[test]
+fn digits_model_meets_its_recorded_figures_and_target() {
+    check("digits", DatasetKind::Digits, 112.0);
+}
+
+#[test]
+fn fashion_model_meets_its_recorded_figures_and_target() {
+    check("fashion", DatasetKind::Fashion, 239.5);
+}
