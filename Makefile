@@ -8,7 +8,7 @@ DIGIT_FILES := $(foreach d,0 1 2 3 4 5 6 7 8 9,$(DATA)/digits/$(d).json)
 TRAIN := target/release/train
 
 .PHONY: help data weights train-digits train-fashion eval bench-train test test-core lint setup-rust
-.PHONY: build serve test-web bench-web setup-wasm-bindgen setup-node setup-chromium
+.PHONY: build serve test-web bench-web setup-wasm-bindgen setup-node setup-chromium setup-python test-python
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -99,4 +99,17 @@ lint: setup-rust ## rustfmt and clippy (native and wasm32)
 test-core: data setup-rust ## Rust tests: core, format, trainer faults, shipped weights
 	$(CARGO) test --release
 
-test: lint test-core ## The whole suite
+PYTHON_ENV := target/py
+setup-python: $(PYTHON_ENV)/.installed
+
+$(PYTHON_ENV)/.installed: tests/requirements.txt
+	python3 -m venv $(PYTHON_ENV)
+	$(PYTHON_ENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+test-python: setup-python ## The shipped files through PyPI's safetensors and numpy, and PyTorch-style files into Rust
+	$(CARGO) build --release --bin decode
+	$(PYTHON_ENV)/bin/python tests/python_interop.py weights/digits.safetensors --decode-bin target/release/decode
+	$(PYTHON_ENV)/bin/python tests/python_interop.py weights/fashion.safetensors --decode-bin target/release/decode
+
+test: lint test-core test-python test-web ## The whole suite
