@@ -256,6 +256,17 @@ pub fn kl_per_image(mu: &Tensor, logvar: &Tensor) -> Result<Tensor> {
     kl_per_dim(mu, logvar)?.sum(D::Minus1)
 }
 
+/// One pixel's -log p(x|z) for Bernoulli logit `logit`: the formula of `bce_with_logits_per_image`, for
+/// callers holding plain values (the wasm binding, where tensor reductions would cost module size).
+pub fn bce_with_logit(logit: f32, target: f32) -> f32 {
+    logit.max(0.0) - logit * target + (-logit.abs()).exp().ln_1p()
+}
+
+/// One dim's KL(q(z|x) || N(0, 1)): the formula of `kl_per_dim`, for callers holding plain values.
+pub fn kl_of_dim(mu: f32, logvar: f32) -> f32 {
+    0.5 * (mu * mu + logvar.exp() - 1.0 - logvar)
+}
+
 /// Makes a `[rows, cols]` f32 tensor on the CPU from a flat slice.
 pub fn matrix(values: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
     Tensor::from_slice(values, (rows, cols), &Device::Cpu)
@@ -307,6 +318,50 @@ mod tests {
         // Two confident right answers cost ~0; two confident wrong ones cost 100 each; logit 0 costs ln 2.
         assert!(v.is_finite());
         assert!((v - (200.0 + std::f32::consts::LN_2)).abs() < 1e-3, "{v}");
+    }
+
+    #[test]
+    fn scalar_elbo_terms_equal_the_tensor_ones() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let normal = |rng: &mut rand_chacha::ChaCha8Rng, scale: f32| {
+            let v: f32 = StandardNormal.sample(rng);
+            v * scale
+        };
+        let logits: Vec<f32> = (0..784).map(|_| normal(&mut rng, 8.0)).collect();
+        let targets: Vec<f32> = (0..784).map(|i| (i % 7) as f32 / 6.0).collect();
+        let tensor = bce_with_logits_per_image(
+            &matrix(&logits, 1, 784).unwrap(),
+            &matrix(&targets, 1, 784).unwrap(),
+        )
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()[0];
+        let scalar: f32 = logits
+            .iter()
+            .zip(&targets)
+            .map(|(&l, &t)| bce_with_logit(l, t))
+            .sum();
+        assert!(
+            (tensor - scalar).abs() <= 1e-5 * tensor.abs(),
+            "{tensor} vs {scalar}"
+        );
+
+        let mu: Vec<f32> = (0..8).map(|_| normal(&mut rng, 2.0)).collect();
+        let logvar: Vec<f32> = (0..8).map(|_| normal(&mut rng, 1.5)).collect();
+        let tensor = kl_per_dim(&matrix(&mu, 1, 8).unwrap(), &matrix(&logvar, 1, 8).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for d in 0..8 {
+            let scalar = kl_of_dim(mu[d], logvar[d]);
+            assert!(
+                (tensor[d] - scalar).abs() <= 1e-6 * (1.0 + scalar.abs()),
+                "dim {d}: {} vs {scalar}",
+                tensor[d]
+            );
+        }
     }
 
     #[test]

@@ -176,8 +176,8 @@ impl Model {
         Ok(tile_rgba(&pixels, cols, rows, self.width(), self.height()))
     }
 
-    /// Encodes `[n, width*height]` pixels in [0, 1]; returns mu (`n*latent_dim` values) then logvar (the same).
-    pub fn encode(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
+    /// Checks `[n, width*height]` pixels (finite, 1..=MAX_BATCH images) and returns them as a tensor.
+    fn pixel_matrix(&self, pixels: &[f32]) -> Result<Tensor, JsError> {
         let per_image = self.pixels_per_image();
         if pixels.is_empty() || !pixels.len().is_multiple_of(per_image) {
             return Err(JsError::new(&format!(
@@ -188,15 +188,57 @@ impl Model {
         let n = pixels.len() / per_image;
         if n > MAX_BATCH {
             return Err(JsError::new(&format!(
-                "{n} images: encode takes at most {MAX_BATCH}"
+                "{n} images: a call takes at most {MAX_BATCH}"
             )));
         }
         check_finite("pixels", pixels)?;
-        let x = model::matrix(pixels, n, per_image).map_err(js_error)?;
+        model::matrix(pixels, n, per_image).map_err(js_error)
+    }
+
+    /// Encodes `[n, width*height]` pixels in [0, 1]; returns mu (`n*latent_dim` values) then logvar (the same).
+    pub fn encode(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
+        let x = self.pixel_matrix(pixels)?;
         let (mu, logvar) = self.file.vae.encode(&x).map_err(js_error)?;
-        let flat = |t: Tensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>());
-        let mut out = flat(mu).map_err(js_error)?;
-        out.extend(flat(logvar).map_err(js_error)?);
+        let mut out = flat(&mu).map_err(js_error)?;
+        out.extend(flat(&logvar).map_err(js_error)?);
+        Ok(out)
+    }
+
+    /// The ELBO's terms for `[n, width*height]` pixels in [0, 1], so the page can show what the loss is made of.
+    ///
+    /// Per image, `2 + latent_dim` values: the reconstruction -log p(x | z = mu) in nats (BCE summed over
+    /// pixels, decoded at the encoder's mean rather than a random sample, so it is repeatable), the total
+    /// KL(q(z|x) || N(0, I)), then the KL of each dim.
+    pub fn elbo_terms(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
+        let x = self.pixel_matrix(pixels)?;
+        self.elbo_terms_of(&x).map_err(js_error)
+    }
+
+    fn elbo_terms_of(&self, x: &Tensor) -> candle_core::Result<Vec<f32>> {
+        let (mu, logvar) = self.file.vae.encode(x)?;
+        let logits = flat(&self.file.vae.decode_logits(&mu)?)?;
+        let (pixels, mu, logvar) = (flat(x)?, flat(&mu)?, flat(&logvar)?);
+        let (per_image, latent) = (self.pixels_per_image(), self.latent_dim());
+        let mut out = Vec::with_capacity(mu.len() / latent * (2 + latent));
+        for (i, (mu, logvar)) in mu
+            .chunks_exact(latent)
+            .zip(logvar.chunks_exact(latent))
+            .enumerate()
+        {
+            let image = i * per_image..(i + 1) * per_image;
+            let recon: f32 = logits[image.clone()]
+                .iter()
+                .zip(&pixels[image])
+                .map(|(&l, &t)| model::bce_with_logit(l, t))
+                .sum();
+            let kl: Vec<f32> = mu
+                .iter()
+                .zip(logvar)
+                .map(|(&m, &v)| model::kl_of_dim(m, v))
+                .collect();
+            out.extend([recon, kl.iter().sum()]);
+            out.extend(kl);
+        }
         Ok(out)
     }
 
@@ -229,6 +271,11 @@ impl Model {
             .as_ref()
             .map_or_else(Vec::new, |a| a.mu.clone())
     }
+}
+
+/// A tensor's values as one flat vector.
+fn flat(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
 }
 
 /// The value at cell `index` of `count` cells spanning `from`..`to`, taken at the cell's centre.

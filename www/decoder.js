@@ -1,6 +1,7 @@
 // The page's handle on the model worker: promise-based requests, coalesced so the latest wins.
 //
-// For the coalesced kinds (decode, grid) at most one request per kind is in the worker at a time.
+// For the coalesced kinds (decode, grid) at most one request per lane is in the worker at a time
+// (a lane is the kind, or a name the caller gives to decode).
 // A newer request replaces the one waiting behind it, whose promise then resolves to null.
 
 const COALESCED = new Set(['decode', 'grid']);
@@ -29,9 +30,12 @@ export class Decoder {
     return this.#send('load', { url: new URL(source.url, document.baseURI).href });
   }
 
-  /** Decodes n latent vectors (row-major); resolves to { pixels, n, ms }, or null if superseded. */
-  decode(z, n = 1) {
-    return this.#coalesce('decode', { z: Float32Array.from(z), n });
+  /**
+   * Decodes n latent vectors (row-major); resolves to { pixels, n, ms }, or null if superseded.
+   * Each `lane` coalesces on its own, so views that decode their own batches never drop each other's.
+   */
+  decode(z, n = 1, lane = 'decode') {
+    return this.#coalesce('decode', { z: Float32Array.from(z), n }, lane);
   }
 
   /** Decodes a whole 2-D sweep to one RGBA image; resolves to { rgba, width, height, ms }, or null. */
@@ -42,6 +46,11 @@ export class Decoder {
   /** Encodes images (row-major pixels in [0, 1]); resolves to { muLogvar }. */
   encode(pixels) {
     return this.#send('encode', { pixels: Float32Array.from(pixels) });
+  }
+
+  /** The ELBO's terms per image: { terms, latentDim }; each image gives recon, total KL, then KL per dim. */
+  elbo(pixels) {
+    return this.#send('elbo', { pixels: Float32Array.from(pixels) });
   }
 
   /** The model's atlas of held-out images: { pixels, labels, mu }. */
@@ -57,10 +66,10 @@ export class Decoder {
     });
   }
 
-  #coalesce(kind, args) {
+  #coalesce(kind, args, laneName = kind) {
     if (!COALESCED.has(kind)) throw new Error(`${kind} is not a coalesced kind`);
-    let lane = this.#lanes.get(kind);
-    if (!lane) this.#lanes.set(kind, (lane = { busy: false, pending: null }));
+    let lane = this.#lanes.get(laneName);
+    if (!lane) this.#lanes.set(laneName, (lane = { busy: false, pending: null }));
     return new Promise((resolve, reject) => {
       if (!lane.busy) {
         this.#start(kind, lane, { args, resolve, reject });

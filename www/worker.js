@@ -89,6 +89,11 @@ const handlers = {
     return { result: { muLogvar: m.encode(pixels) } };
   },
 
+  elbo({ pixels }) {
+    const m = requireModel();
+    return { result: { terms: m.elbo_terms(pixels), latentDim: m.latent_dim } };
+  },
+
   atlas() {
     const m = requireModel();
     const result = { pixels: m.atlas_pixels(), labels: m.atlas_labels(), mu: m.atlas_mu() };
