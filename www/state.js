@@ -1,5 +1,8 @@
 // The explorer's state in one place: views read it and ask for changes; nobody else holds a copy.
 
+/** How many images the interpolation strip shows, endpoints included. */
+export const DEFAULT_STEPS = 10;
+
 /** The grid settings a freshly loaded model starts with. */
 export const DEFAULT_GRID = { xDim: 0, yDim: 1, size: 16, span: 3 };
 
@@ -32,6 +35,11 @@ export function initialState() {
     grid: { ...DEFAULT_GRID },
     seed: 1,
     lastSeed: null, // the seed of the sample on screen, if it came from "Random from the prior"
+    encoded: null, // the last encoded image: { source, pixels, mu, logvar, terms }
+    a: null, // interpolation endpoint A: a latent vector (an encoding's mu), or null
+    b: null, // interpolation endpoint B
+    steps: DEFAULT_STEPS,
+    path: 'lerp', // 'lerp' or 'slerp'
   };
 }
 
