@@ -85,3 +85,33 @@ export function samplePrior(meta, seed) {
     return Math.min(max, Math.max(min, value));
   });
 }
+
+/** The straight line from a to b at t in [0, 1]. */
+export function lerp(a, b, t) {
+  return a.map((value, i) => value + (b[i] - value) * t);
+}
+
+/**
+ * Spherical interpolation from a to b at t in [0, 1]: it turns about the prior's centre (the origin)
+ * instead of cutting across it. In a Gaussian latent the middle of a straight line lies nearer the
+ * centre than typical samples do; this path keeps the norm up when |a| and |b| are alike.
+ */
+export function slerp(a, b, t) {
+  const norm = (v) => Math.hypot(...v);
+  const [na, nb] = [norm(a), norm(b)];
+  if (na === 0 || nb === 0) return lerp(a, b, t);
+  const cos = a.reduce((sum, v, i) => sum + v * b[i], 0) / (na * nb);
+  const omega = Math.acos(Math.min(1, Math.max(-1, cos)));
+  if (omega < 1e-6) return lerp(a, b, t);
+  const sin = Math.sin(omega);
+  const [wa, wb] = [Math.sin((1 - t) * omega) / sin, Math.sin(t * omega) / sin];
+  return a.map((value, i) => wa * value + wb * b[i]);
+}
+
+/** `steps` evenly spaced points from a to b (both included) along 'lerp' or 'slerp', as one flat array. */
+export function interpolationPoints(a, b, steps, path) {
+  const step = path === 'slerp' ? slerp : lerp;
+  const points = [];
+  for (let i = 0; i < steps; i++) points.push(step(a, b, steps === 1 ? 0 : i / (steps - 1)));
+  return points;
+}

@@ -36,6 +36,7 @@ export function initialState() {
     seed: 1,
     lastSeed: null, // the seed of the sample on screen, if it came from "Random from the prior"
     encoded: null, // the last encoded image: { source, pixels, mu, logvar, terms }
+    atlas: null, // the model's held-out images: { count, pixels, labels, mu, width, height }
     a: null, // interpolation endpoint A: a latent vector (an encoding's mu), or null
     b: null, // interpolation endpoint B
     steps: DEFAULT_STEPS,

@@ -1,0 +1,59 @@
+// Traversal strips: one row per latent dim, sweeping that dim across its slider range while the others stay at z.
+
+import { drawIntensities } from './image-view.js';
+import { sliderRange } from './latent.js';
+
+/** Images per row. */
+export const TRAVERSAL_STEPS = 9;
+
+/** The latent vectors of the traversal (row d sweeps dim d from its slider min to max), as one flat array. */
+export function traversalPoints(meta, z) {
+  const points = [];
+  for (let dim = 0; dim < meta.latent_dim; dim++) {
+    const { min, max } = sliderRange(meta, dim);
+    for (let i = 0; i < TRAVERSAL_STEPS; i++) {
+      const point = z.slice();
+      point[dim] = min + ((max - min) * i) / (TRAVERSAL_STEPS - 1);
+      points.push(...point);
+    }
+  }
+  return points;
+}
+
+/** Redraws the strips whenever z or the model changes (its own decode lane, so it never drops the main image); `onError(text)` reports failures. */
+export function mountTraversal({ canvas, labels }, store, decoder, onError) {
+  let builtFor = null;
+
+  async function render(state) {
+    if (!state.model) return;
+    const { meta } = state.model;
+    if (builtFor !== meta) {
+      labels.replaceChildren(
+        ...Array.from({ length: meta.latent_dim }, (_, d) => {
+          const label = document.createElement('li');
+          label.textContent = `z${d + 1}`;
+          return label;
+        }),
+      );
+      builtFor = meta;
+    }
+    const rows = meta.latent_dim;
+    const result = await decoder.decode(traversalPoints(meta, state.z), rows * TRAVERSAL_STEPS, 'traversal');
+    if (!result) return;
+    const { width, height } = meta;
+    const sheetWidth = TRAVERSAL_STEPS * width;
+    const sheet = new Float32Array(sheetWidth * rows * height);
+    for (let k = 0; k < rows * TRAVERSAL_STEPS; k++) {
+      const [row, col] = [Math.floor(k / TRAVERSAL_STEPS), k % TRAVERSAL_STEPS];
+      for (let y = 0; y < height; y++) {
+        const line = result.pixels.subarray((k * height + y) * width, (k * height + y + 1) * width);
+        sheet.set(line, (row * height + y) * sheetWidth + col * width);
+      }
+    }
+    drawIntensities(canvas, sheet, sheetWidth, rows * height);
+  }
+
+  store.subscribe((state, changed) => {
+    if (changed.has('z') || changed.has('model')) render(state).catch((error) => onError(`Drawing the traversal strips failed: ${error.message}`));
+  });
+}
