@@ -70,7 +70,7 @@ setup-chromium:
 $(PKG_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
 	$(CARGO) build --release --lib --target wasm32-unknown-unknown
 	wasm-bindgen --target web --out-dir www/pkg $(WASM_RAW)
-	node tests/web/wasm-opt.mjs www/pkg
+	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs www/pkg
 
 build: $(PKG_WASM) ## Build the wasm module into www/pkg (wasm-bindgen, then wasm-opt when it stays valid)
 

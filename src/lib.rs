@@ -1,6 +1,7 @@
 //! vae-explorer: a variational autoencoder core (model, weights format, datasets) and its edges.
 
 pub mod data;
+pub mod fast_decode;
 pub mod format;
 pub mod metrics;
 pub mod model;

@@ -5,6 +5,7 @@
 use candle_core::Tensor;
 use wasm_bindgen::prelude::*;
 
+use crate::fast_decode::{PackedDecoder, PixelSink};
 use crate::format::{self, ModelFile};
 use crate::model;
 
@@ -47,6 +48,7 @@ fn check_range(name: &str, min: f32, max: f32) -> Result<(), JsError> {
 #[wasm_bindgen]
 pub struct Model {
     file: ModelFile,
+    decoder: PackedDecoder,
 }
 
 #[wasm_bindgen]
@@ -55,7 +57,8 @@ impl Model {
     pub fn load(bytes: &[u8]) -> Result<Model, JsError> {
         install_panic_hook();
         let file = format::load(bytes).map_err(js_error)?;
-        Ok(Model { file })
+        let decoder = PackedDecoder::new(&file.vae.decoder).map_err(js_error)?;
+        Ok(Model { file, decoder })
     }
 
     /// The file's metadata as a JSON string (dataset, class names, sizes, latent statistics, metrics).
@@ -105,12 +108,10 @@ impl Model {
     }
 
     fn decode_unchecked(&self, z: &[f32], n: usize) -> Result<Vec<f32>, JsError> {
-        let z = model::matrix(z, n, self.latent_dim()).map_err(js_error)?;
-        let pixels = self.file.vae.decode(&z).map_err(js_error)?;
-        pixels
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(js_error)
+        let mut pixels = vec![0.0; n * self.pixels_per_image()];
+        let mut sink = PixelSink::Intensities(&mut pixels);
+        self.decoder.decode_rows(z, 0, &mut sink);
+        Ok(pixels)
     }
 
     /// Decodes a `cols` x `rows` sweep of two latent dims into one RGBA image, row 0 (top) at `y_max`.
@@ -172,27 +173,16 @@ impl Model {
                 z[start + y_dim] = y;
             }
         }
-        let pixels = self.decode_unchecked(&z, n)?;
-        Ok(tile_rgba(&pixels, cols, rows, self.width(), self.height()))
-    }
-
-    /// Checks `[n, width*height]` pixels (finite, 1..=MAX_BATCH images) and returns them as a tensor.
-    fn pixel_matrix(&self, pixels: &[f32]) -> Result<Tensor, JsError> {
-        let per_image = self.pixels_per_image();
-        if pixels.is_empty() || !pixels.len().is_multiple_of(per_image) {
-            return Err(JsError::new(&format!(
-                "pixels has {} values; expected a positive multiple of {per_image} (width*height)",
-                pixels.len()
-            )));
-        }
-        let n = pixels.len() / per_image;
-        if n > MAX_BATCH {
-            return Err(JsError::new(&format!(
-                "{n} images: a call takes at most {MAX_BATCH}"
-            )));
-        }
-        check_finite("pixels", pixels)?;
-        model::matrix(pixels, n, per_image).map_err(js_error)
+        let (width, height) = (self.width(), self.height());
+        let mut rgba = vec![0u8; n * width * height * 4];
+        let mut sink = PixelSink::Tiles {
+            rgba: &mut rgba,
+            cols,
+            width,
+            height,
+        };
+        self.decoder.decode_rows(&z, 0, &mut sink);
+        Ok(rgba)
     }
 
     /// Encodes `[n, width*height]` pixels in [0, 1]; returns mu (`n*latent_dim` values) then logvar (the same).
@@ -281,22 +271,4 @@ fn flat(t: &Tensor) -> candle_core::Result<Vec<f32>> {
 /// The value at cell `index` of `count` cells spanning `from`..`to`, taken at the cell's centre.
 fn grid_value(from: f32, to: f32, index: usize, count: usize) -> f32 {
     from + (to - from) * (index as f32 + 0.5) / count.max(1) as f32
-}
-
-/// Lays `cols*rows` images of `width*height` intensities out as one opaque grayscale RGBA image.
-fn tile_rgba(pixels: &[f32], cols: usize, rows: usize, width: usize, height: usize) -> Vec<u8> {
-    let stride = cols * width;
-    let mut rgba = vec![255u8; stride * rows * height * 4];
-    for (cell, image) in pixels.chunks_exact(width * height).enumerate() {
-        let (row, col) = (cell / cols, cell % cols);
-        for (y, line) in image.chunks_exact(width).enumerate() {
-            let start = ((row * height + y) * stride + col * width) * 4;
-            for (x, &v) in line.iter().enumerate() {
-                let gray = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-                let at = start + x * 4;
-                rgba[at..at + 3].fill(gray);
-            }
-        }
-    }
-    rgba
 }

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 const FEATURES = [
   '--enable-bulk-memory', '--enable-sign-ext', '--enable-nontrapping-float-to-int',
   '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue', '--enable-simd',
+  '--enable-relaxed-simd',
 ];
 
 const pkg = resolve(process.argv[2] ?? 'www/pkg');

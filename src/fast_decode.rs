@@ -1,0 +1,617 @@
+//! The decoder's forward pass as one cache-blocked SIMD kernel, for the browser's hot path.
+//!
+//! Weights are packed once into 8-column panels; each layer's bias and activation, the final
+//! sigmoid and the RGBA conversion are fused into the same passes, and the scratch memory is kept
+//! between calls. The same code runs natively (plain lanes) so tests compare it with the candle
+//! model; on wasm32 it uses SIMD128, with fused multiply-add when built with `relaxed-simd`.
+
+use std::cell::RefCell;
+
+use candle_core::Result;
+
+use crate::model::{Activation, Dense, Mlp};
+
+/// Output columns per weight panel: two 4-lane vectors.
+const PANEL: usize = 8;
+/// Rows one pass carries through every layer, so that its activations stay in cache.
+pub const ROW_BLOCK: usize = 48;
+/// Rows per register tile.
+const TILE_ROWS: usize = 4;
+
+/// Four f32 lanes: SIMD128 on wasm32, plain arrays elsewhere (the native reference build).
+mod lanes {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    mod imp {
+        use core::arch::wasm32::*;
+
+        /// Four f32 lanes in one SIMD128 register.
+        #[derive(Clone, Copy)]
+        pub struct F4(v128);
+
+        impl F4 {
+            #[inline(always)]
+            pub fn splat(x: f32) -> Self {
+                Self(f32x4_splat(x))
+            }
+            /// # Safety
+            /// `p` must be valid for reading four f32 values.
+            #[inline(always)]
+            pub unsafe fn load(p: *const f32) -> Self {
+                Self(v128_load(p as *const v128))
+            }
+            /// # Safety
+            /// `p` must be valid for reading one f32 value.
+            #[inline(always)]
+            pub unsafe fn load_splat(p: *const f32) -> Self {
+                Self(v128_load32_splat(p as *const u32))
+            }
+            /// # Safety
+            /// `p` must be valid for writing four f32 values.
+            #[inline(always)]
+            pub unsafe fn store(self, p: *mut f32) {
+                v128_store(p as *mut v128, self.0)
+            }
+            /// self * b + c; one fused instruction when relaxed SIMD is on.
+            #[inline(always)]
+            pub fn mul_add(self, b: Self, c: Self) -> Self {
+                #[cfg(target_feature = "relaxed-simd")]
+                {
+                    Self(f32x4_relaxed_madd(self.0, b.0, c.0))
+                }
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                {
+                    Self(f32x4_add(f32x4_mul(self.0, b.0), c.0))
+                }
+            }
+            #[inline(always)]
+            pub fn add(self, b: Self) -> Self {
+                Self(f32x4_add(self.0, b.0))
+            }
+            #[inline(always)]
+            pub fn mul(self, b: Self) -> Self {
+                Self(f32x4_mul(self.0, b.0))
+            }
+            #[inline(always)]
+            pub fn div(self, b: Self) -> Self {
+                Self(f32x4_div(self.0, b.0))
+            }
+            #[inline(always)]
+            pub fn max(self, b: Self) -> Self {
+                Self(f32x4_pmax(self.0, b.0))
+            }
+            #[inline(always)]
+            pub fn min(self, b: Self) -> Self {
+                Self(f32x4_pmin(self.0, b.0))
+            }
+            #[inline(always)]
+            pub fn floor(self) -> Self {
+                Self(f32x4_floor(self.0))
+            }
+            /// 2^n for lanes holding whole numbers in -126..=127.
+            #[inline(always)]
+            pub fn exp2_int(self) -> Self {
+                let n = i32x4_trunc_sat_f32x4(self.0);
+                Self(i32x4_shl(i32x4_add(n, i32x4_splat(127)), 23))
+            }
+            /// Lanes in 0..=255 as opaque gray RGBA pixels, bit-cast into the f32 lanes.
+            #[inline(always)]
+            pub fn gray_rgba(self) -> Self {
+                let g = i32x4_trunc_sat_f32x4(self.0);
+                let rgb = i32x4_mul(g, i32x4_splat(0x0001_0101));
+                Self(v128_or(rgb, i32x4_splat(0xFF00_0000u32 as i32)))
+            }
+        }
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    mod imp {
+        /// Four f32 lanes as a plain array (the compiler vectorises what it can).
+        #[derive(Clone, Copy)]
+        pub struct F4([f32; 4]);
+
+        impl F4 {
+            #[inline(always)]
+            fn map(self, f: impl Fn(f32) -> f32) -> Self {
+                Self(self.0.map(f))
+            }
+            #[inline(always)]
+            fn zip(self, b: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+                Self(std::array::from_fn(|i| f(self.0[i], b.0[i])))
+            }
+            #[inline(always)]
+            pub fn splat(x: f32) -> Self {
+                Self([x; 4])
+            }
+            /// # Safety
+            /// `p` must be valid for reading four f32 values.
+            #[inline(always)]
+            pub unsafe fn load(p: *const f32) -> Self {
+                Self(std::ptr::read_unaligned(p as *const [f32; 4]))
+            }
+            /// # Safety
+            /// `p` must be valid for reading one f32 value.
+            #[inline(always)]
+            pub unsafe fn load_splat(p: *const f32) -> Self {
+                Self([*p; 4])
+            }
+            /// # Safety
+            /// `p` must be valid for writing four f32 values.
+            #[inline(always)]
+            pub unsafe fn store(self, p: *mut f32) {
+                std::ptr::write_unaligned(p as *mut [f32; 4], self.0)
+            }
+            #[inline(always)]
+            pub fn mul_add(self, b: Self, c: Self) -> Self {
+                Self(std::array::from_fn(|i| self.0[i] * b.0[i] + c.0[i]))
+            }
+            #[inline(always)]
+            pub fn add(self, b: Self) -> Self {
+                self.zip(b, |x, y| x + y)
+            }
+            #[inline(always)]
+            pub fn mul(self, b: Self) -> Self {
+                self.zip(b, |x, y| x * y)
+            }
+            #[inline(always)]
+            pub fn div(self, b: Self) -> Self {
+                self.zip(b, |x, y| x / y)
+            }
+            #[inline(always)]
+            pub fn max(self, b: Self) -> Self {
+                self.zip(b, |x, y| if x < y { y } else { x })
+            }
+            #[inline(always)]
+            pub fn min(self, b: Self) -> Self {
+                self.zip(b, |x, y| if y < x { y } else { x })
+            }
+            #[inline(always)]
+            pub fn floor(self) -> Self {
+                self.map(f32::floor)
+            }
+            #[inline(always)]
+            pub fn exp2_int(self) -> Self {
+                self.map(|n| f32::from_bits(((n as i32 + 127) << 23) as u32))
+            }
+            #[inline(always)]
+            pub fn gray_rgba(self) -> Self {
+                self.map(|g| f32::from_bits((g as u32) * 0x0001_0101 | 0xFF00_0000))
+            }
+        }
+    }
+
+    pub use imp::F4;
+}
+
+use lanes::F4;
+
+/// e^x for x in [-88, 88] (inputs are clamped there), to about 2 ulp: 2^n * poly(r), r = x - n ln 2.
+#[inline(always)]
+fn exp(x: F4) -> F4 {
+    let x = x.max(F4::splat(-87.0)).min(F4::splat(88.0));
+    let n = x
+        .mul(F4::splat(std::f32::consts::LOG2_E))
+        .add(F4::splat(0.5))
+        .floor();
+    // ln 2 split in two so that n * ln2 is exact to f32 precision (Cody-Waite).
+    let r = n.mul_add(F4::splat(-0.693_359_4), x);
+    let r = n.mul_add(F4::splat(2.121_944_4e-4), r);
+    let mut p = F4::splat(1.987_569_1e-4);
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ] {
+        p = p.mul_add(r, F4::splat(c));
+    }
+    let r2 = r.mul(r);
+    let e = p.mul_add(r2, r.add(F4::splat(1.0)));
+    e.mul(n.exp2_int())
+}
+
+/// 1 / (1 + e^-x).
+#[inline(always)]
+fn sigmoid(x: F4) -> F4 {
+    let one = F4::splat(1.0);
+    one.div(one.add(exp(x.mul(F4::splat(-1.0)))))
+}
+
+/// One dense layer, packed for the kernel: `out = act(x @ w + b)`.
+#[derive(Debug, Clone)]
+struct PackedLayer {
+    /// Input width, rounded up to a whole panel (the previous layer's padded output).
+    inputs: usize,
+    /// Output width, rounded up to a whole panel; padded columns have zero weights and bias.
+    outputs: usize,
+    /// `outputs / PANEL` panels, each `[inputs][PANEL]` row-major.
+    panels: Vec<f32>,
+    /// `[outputs]`.
+    bias: Vec<f32>,
+}
+
+const fn round_up(n: usize) -> usize {
+    n.div_ceil(PANEL) * PANEL
+}
+
+impl PackedLayer {
+    /// Packs a candle layer (`weight` `[in, out]`) whose input is padded to `inputs` columns.
+    fn pack(dense: &Dense, inputs: usize) -> Result<Self> {
+        let (fan_in, fan_out) = dense.weight.dims2()?;
+        let weight = dense.weight.flatten_all()?.to_vec1::<f32>()?;
+        let bias = dense.bias.to_vec1::<f32>()?;
+        if fan_in > inputs {
+            candle_core::bail!("layer takes {fan_in} inputs but the previous layer gives {inputs}");
+        }
+        let outputs = round_up(fan_out);
+        let mut panels = vec![0.0; outputs * inputs];
+        for (k, row) in weight.chunks_exact(fan_out).enumerate() {
+            for (j, &w) in row.iter().enumerate() {
+                panels[(j / PANEL) * inputs * PANEL + k * PANEL + j % PANEL] = w;
+            }
+        }
+        let mut padded_bias = vec![0.0; outputs];
+        padded_bias[..fan_out].copy_from_slice(&bias);
+        Ok(Self {
+            inputs,
+            outputs,
+            panels,
+            bias: padded_bias,
+        })
+    }
+
+    /// `out[r] = x[r] @ w + b` (then ReLU if `relu`) for `rows` rows; row strides are `inputs` and `outputs`.
+    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], relu: bool) {
+        assert!(x.len() >= rows * self.inputs && out.len() >= rows * self.outputs);
+        let panel_len = self.inputs * PANEL;
+        for (p, panel) in self.panels.chunks_exact(panel_len).enumerate() {
+            let mut r = 0;
+            while r + TILE_ROWS <= rows {
+                self.tile::<TILE_ROWS>(x, r, panel, p, out, relu);
+                r += TILE_ROWS;
+            }
+            while r + 2 <= rows {
+                self.tile::<2>(x, r, panel, p, out, relu);
+                r += 2;
+            }
+            if r < rows {
+                self.tile::<1>(x, r, panel, p, out, relu);
+            }
+        }
+    }
+
+    /// Rows `first..first + R` times panel `p`: `R x PANEL` outputs held in registers across the whole sum.
+    #[inline(always)]
+    fn tile<const R: usize>(
+        &self,
+        x: &[f32],
+        first: usize,
+        panel: &[f32],
+        p: usize,
+        out: &mut [f32],
+        relu: bool,
+    ) {
+        let (k_len, ldo) = (self.inputs, self.outputs);
+        debug_assert!(x.len() >= (first + R) * k_len && panel.len() == k_len * PANEL);
+        debug_assert!(out.len() >= (first + R) * ldo && (p + 1) * PANEL <= ldo);
+        // SAFETY: forward() checked that x holds `rows * inputs` values and out `rows * outputs`;
+        // first + R <= rows, the panel is `inputs * PANEL` long and column p * PANEL + 8 <= outputs.
+        unsafe {
+            let b = self.bias.as_ptr().add(p * PANEL);
+            let (b0, b1) = (F4::load(b), F4::load(b.add(4)));
+            let mut acc = [[b0, b1]; R];
+            let xs = x.as_ptr().add(first * k_len);
+            let mut w = panel.as_ptr();
+            for k in 0..k_len {
+                let (w0, w1) = (F4::load(w), F4::load(w.add(4)));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let xv = F4::load_splat(xs.add(i * k_len + k));
+                    a[0] = xv.mul_add(w0, a[0]);
+                    a[1] = xv.mul_add(w1, a[1]);
+                }
+                w = w.add(PANEL);
+            }
+            let zero = F4::splat(0.0);
+            for (i, a) in acc.iter().enumerate() {
+                let o = out.as_mut_ptr().add((first + i) * ldo + p * PANEL);
+                let (a0, a1) = if relu {
+                    (a[0].max(zero), a[1].max(zero))
+                } else {
+                    (a[0], a[1])
+                };
+                a0.store(o);
+                a1.store(o.add(4));
+            }
+        }
+    }
+}
+
+/// How the final pass writes its pixels.
+pub enum PixelSink<'a> {
+    /// Intensities in [0, 1], `[n, pixels]` row-major.
+    Intensities(&'a mut [f32]),
+    /// One opaque gray RGBA image of `cols` x `rows` tiles of `width` x `height`, gray = round(255 x intensity).
+    Tiles {
+        /// The image, `(rows * height) * (cols * width) * 4` bytes.
+        rgba: &'a mut [u8],
+        /// Tiles per row.
+        cols: usize,
+        /// Tile width in pixels.
+        width: usize,
+        /// Tile height in pixels.
+        height: usize,
+    },
+}
+
+thread_local! {
+    /// Per-thread activations, kept between calls so that decoding allocates nothing once warm.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A decoder packed for fast batched forward passes; built once per model from its candle weights.
+#[derive(Debug, Clone)]
+pub struct PackedDecoder {
+    layers: Vec<PackedLayer>,
+    activation: Activation,
+    latent_dim: usize,
+    pixels: usize,
+}
+
+impl PackedDecoder {
+    /// Packs the decoder `Mlp` of a loaded `Vae`.
+    pub fn new(decoder: &Mlp) -> Result<Self> {
+        let latent_dim = match decoder.hidden.first() {
+            Some(first) => first.weight.dims2()?.0,
+            None => decoder.out.weight.dims2()?.0,
+        };
+        let mut layers = Vec::with_capacity(decoder.hidden.len() + 1);
+        let mut inputs = latent_dim;
+        for dense in decoder.hidden.iter().chain(std::iter::once(&decoder.out)) {
+            let layer = PackedLayer::pack(dense, inputs)?;
+            inputs = layer.outputs;
+            layers.push(layer);
+        }
+        Ok(Self {
+            layers,
+            activation: decoder.activation,
+            latent_dim,
+            pixels: decoder.out.weight.dims2()?.1,
+        })
+    }
+
+    /// Dimensions of z.
+    pub fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+
+    /// Output values per image.
+    pub fn pixels(&self) -> usize {
+        self.pixels
+    }
+
+    /// The widest padded activation row, which sizes the scratch memory.
+    fn widest(&self) -> usize {
+        self.layers.iter().map(|l| l.outputs).max().unwrap_or(0)
+    }
+
+    /// Decodes images `first..first + z.len() / latent_dim` (their index in the whole call) into `sink`.
+    ///
+    /// `z` is `[n, latent_dim]`; the caller checks sizes. Callers may split one call into row ranges
+    /// and run them on different threads, as long as each range writes its own part of the sink.
+    pub fn decode_rows(&self, z: &[f32], first: usize, sink: &mut PixelSink) {
+        let n = z.len() / self.latent_dim;
+        let widest = self.widest();
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let need = 2 * ROW_BLOCK * widest;
+            if scratch.len() < need {
+                scratch.resize(need, 0.0);
+            }
+            let (ping, pong) = scratch.split_at_mut(ROW_BLOCK * widest);
+            let mut start = 0;
+            while start < n {
+                let rows = ROW_BLOCK.min(n - start);
+                let block = &z[start * self.latent_dim..(start + rows) * self.latent_dim];
+                let logits = self.forward_block(block, rows, ping, pong);
+                self.finish_block(logits, rows, first + start, sink);
+                start += rows;
+            }
+        });
+    }
+
+    /// Runs every layer on up to ROW_BLOCK rows; returns the logits, `[rows, outputs]`.
+    fn forward_block<'s>(
+        &self,
+        z: &[f32],
+        rows: usize,
+        mut a: &'s mut [f32],
+        mut b: &'s mut [f32],
+    ) -> &'s mut [f32] {
+        // Widen z to the first layer's padded input (a no-op when latent_dim is a multiple of 8).
+        let inputs = self.layers[0].inputs;
+        for (r, src) in z.chunks_exact(self.latent_dim).enumerate() {
+            let dst = &mut a[r * inputs..(r + 1) * inputs];
+            dst[..self.latent_dim].copy_from_slice(src);
+            dst[self.latent_dim..].fill(0.0);
+        }
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let hidden = i < last;
+            let relu = hidden && self.activation == Activation::Relu;
+            layer.forward(a, rows, b, relu);
+            if hidden && self.activation == Activation::Tanh {
+                b[..rows * layer.outputs]
+                    .iter_mut()
+                    .for_each(|v| *v = v.tanh());
+            }
+            std::mem::swap(&mut a, &mut b);
+        }
+        &mut a[..rows * self.layers[last].outputs]
+    }
+
+    /// Sigmoid and output, in place over the logits of images `first..first + rows`.
+    fn finish_block(&self, logits: &mut [f32], rows: usize, first: usize, sink: &mut PixelSink) {
+        let stride = self.layers[self.layers.len() - 1].outputs;
+        let pixels = self.pixels;
+        for (r, line) in logits.chunks_exact_mut(stride).take(rows).enumerate() {
+            let image = first + r;
+            match sink {
+                PixelSink::Intensities(out) => {
+                    for quad in line.chunks_exact_mut(4) {
+                        // SAFETY: `quad` holds exactly four f32 values.
+                        unsafe { sigmoid(F4::load(quad.as_ptr())).store(quad.as_mut_ptr()) };
+                    }
+                    out[image * pixels..(image + 1) * pixels].copy_from_slice(&line[..pixels]);
+                }
+                PixelSink::Tiles {
+                    rgba,
+                    cols,
+                    width,
+                    height,
+                } => {
+                    let (half, scale) = (F4::splat(0.5), F4::splat(255.0));
+                    for quad in line.chunks_exact_mut(4) {
+                        // SAFETY: `quad` holds exactly four f32 values; the result is stored as RGBA bits.
+                        unsafe {
+                            let gray = sigmoid(F4::load(quad.as_ptr()))
+                                .mul_add(scale, half)
+                                .floor();
+                            gray.gray_rgba().store(quad.as_mut_ptr());
+                        }
+                    }
+                    let (tile_row, tile_col) = (image / *cols, image % *cols);
+                    let stride_px = *cols * *width;
+                    for (y, src) in line[..pixels]
+                        .chunks_exact(*width)
+                        .take(*height)
+                        .enumerate()
+                    {
+                        let at = ((tile_row * *height + y) * stride_px + tile_col * *width) * 4;
+                        let dst = &mut rgba[at..at + *width * 4];
+                        for (d, s) in dst.chunks_exact_mut(4).zip(src) {
+                            d.copy_from_slice(&s.to_bits().to_le_bytes());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{matrix, ModelConfig, Vae};
+    use rand::SeedableRng;
+
+    fn model(latent: usize, hidden: &[usize], pixels: usize, activation: Activation) -> Vae {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut config = ModelConfig::mirrored(pixels, latent, hidden);
+        config.activation = activation;
+        Vae::init(&config, &mut rng).unwrap()
+    }
+
+    fn latents(n: usize, latent: usize) -> Vec<f32> {
+        (0..n * latent)
+            .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 6.0)
+            .collect()
+    }
+
+    fn reference(vae: &Vae, z: &[f32], n: usize) -> Vec<f32> {
+        let t = matrix(z, n, vae.config.latent_dim).unwrap();
+        vae.decode(&t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn matches_candle_decoder_for_every_batch_shape() {
+        // Widths that are and are not multiples of the panel, batch sizes around the tile and block sizes.
+        for (latent, hidden, pixels, act) in [
+            (8, vec![512, 256], 784, Activation::Relu),
+            (3, vec![5, 13], 10, Activation::Tanh),
+            (5, vec![], 7, Activation::Relu),
+        ] {
+            let vae = model(latent, &hidden, pixels, act);
+            let packed = PackedDecoder::new(&vae.decoder).unwrap();
+            assert_eq!((packed.latent_dim(), packed.pixels()), (latent, pixels));
+            for n in [1, 2, 5, 6, 7, ROW_BLOCK, ROW_BLOCK + 5, 3 * ROW_BLOCK + 1] {
+                let z = latents(n, latent);
+                let mut out = vec![f32::NAN; n * pixels];
+                packed.decode_rows(&z, 0, &mut PixelSink::Intensities(&mut out));
+                let diff = max_diff(&out, &reference(&vae, &z, n));
+                assert!(
+                    diff < 1e-5,
+                    "latent {latent} hidden {hidden:?} n {n}: {diff}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sigmoid_is_accurate_over_the_whole_range() {
+        let mut worst = 0.0f64;
+        for i in -2000..=2000 {
+            let x = i as f32 * 0.05;
+            let mut v = [x; 4];
+            // SAFETY: `v` holds four f32 values.
+            unsafe { sigmoid(F4::load(v.as_ptr())).store(v.as_mut_ptr()) };
+            let exact = 1.0 / (1.0 + (-(x as f64)).exp());
+            worst = worst.max((v[0] as f64 - exact).abs());
+        }
+        assert!(worst < 1e-7, "worst sigmoid error {worst}");
+    }
+
+    #[test]
+    fn tiles_match_rounded_intensities_and_split_ranges_agree() {
+        let vae = model(8, &[32], 12, Activation::Relu);
+        let packed = PackedDecoder::new(&vae.decoder).unwrap();
+        let (cols, rows, width, height) = (3, 2, 4, 3);
+        let n = cols * rows;
+        let z = latents(n, 8);
+        let intensities = reference(&vae, &z, n);
+        let mut whole = vec![0u8; n * 12 * 4];
+        let mut sink = PixelSink::Tiles {
+            rgba: &mut whole,
+            cols,
+            width,
+            height,
+        };
+        packed.decode_rows(&z, 0, &mut sink);
+        // The same image from two row ranges, as threads would produce it.
+        let mut split = vec![0u8; n * 12 * 4];
+        let mut sink = PixelSink::Tiles {
+            rgba: &mut split,
+            cols,
+            width,
+            height,
+        };
+        packed.decode_rows(&z[..4 * 8], 0, &mut sink);
+        packed.decode_rows(&z[4 * 8..], 4, &mut sink);
+        assert_eq!(whole, split);
+        for (i, image) in intensities.chunks_exact(12).enumerate() {
+            for (p, &v) in image.iter().enumerate() {
+                let (x, y) = (p % width, p / width);
+                let at = (((i / cols) * height + y) * cols * width + (i % cols) * width + x) * 4;
+                let gray = (v.clamp(0.0, 1.0) * 255.0).round() as i32;
+                let px = &whole[at..at + 4];
+                assert!(
+                    (px[0] as i32 - gray).abs() <= 1,
+                    "image {i} pixel {p}: {px:?} vs {gray}"
+                );
+                assert_eq!((px[0], px[1], px[3]), (px[2], px[0], 255));
+            }
+        }
+    }
+}
