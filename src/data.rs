@@ -129,6 +129,21 @@ impl Dataset {
         &self.pixels[i * n..(i + 1) * n]
     }
 
+    /// A 64-bit FNV-1a hash of the sizes, pixels and labels: a checkpoint's resume compares it to refuse other data.
+    pub fn fingerprint(&self) -> u64 {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        let sizes = [self.width as u64, self.height as u64, self.len() as u64];
+        let bytes = sizes
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .chain(self.pixels.iter().flat_map(|p| p.to_bits().to_le_bytes()))
+            .chain(self.labels.iter().copied());
+        for b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+
     /// A dataset of the first `n` images (all of them when `n` is larger).
     pub fn take(&self, n: usize) -> Dataset {
         let n = n.min(self.len());

@@ -28,7 +28,7 @@ pub enum FormatError {
     #[error("metadata is not valid: {0}")]
     BadMetadata(String),
     #[error("format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
-    Version(u32),
+    Version(u64),
     #[error("missing tensor `{0}`")]
     MissingTensor(String),
     #[error("unexpected tensor `{0}`")]
@@ -152,7 +152,7 @@ impl Metadata {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(FormatError::BadMetadata(m));
         if self.format_version != FORMAT_VERSION {
-            return Err(FormatError::Version(self.format_version));
+            return Err(FormatError::Version(self.format_version.into()));
         }
         if self.width == 0 || self.height == 0 || self.width > MAX_SIDE || self.height > MAX_SIDE {
             return bad(format!(
@@ -308,9 +308,7 @@ fn read_metadata(st_meta: Option<&HashMap<String, String>>) -> Result<Metadata> 
         .map_err(|e| FormatError::BadMetadata(format!("not JSON: {e}")))?;
     // Check the version first, so that a newer file says so instead of naming a missing field.
     match value.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if v != FORMAT_VERSION as u64 => {
-            return Err(FormatError::Version(v.min(u32::MAX as u64) as u32))
-        }
+        Some(v) if v != u64::from(FORMAT_VERSION) => return Err(FormatError::Version(v)),
         _ => {}
     }
     let meta: Metadata =
@@ -558,7 +556,8 @@ pub fn save(file: &ModelFile) -> Result<Vec<u8>> {
     save_parts(file, &[], &[])
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file;
+/// then syncs the folder, so that the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let io = |source| FormatError::Io {
@@ -578,10 +577,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        sync_dir(dir)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// Flushes a folder's entries (the rename) to disk; a no-op where folders cannot be opened as files.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }

@@ -21,8 +21,14 @@ fn have_data() -> bool {
 
 /// The small, fast training run every test starts from.
 fn command(out: &Path, extra: &[&str]) -> Command {
+    command_on(out, 512, extra)
+}
+
+/// The same run on the first `limit` training images.
+fn command_on(out: &Path, limit: usize, extra: &[&str]) -> Command {
     let mut cmd = Command::new(TRAIN);
-    cmd.args(["--dataset", "digits", "--limit", "512", "--hidden", "32"])
+    cmd.args(["--dataset", "digits", "--hidden", "32", "--limit"])
+        .arg(limit.to_string())
         .args(["--atlas", "50", "--iw-samples", "0", "--quiet", "--out"])
         .arg(out)
         .args(extra)
@@ -306,4 +312,145 @@ fn kill_9_leaves_the_existing_weights_file_and_checkpoint_intact() {
         println!("killed after {delay_ms} ms at {progress}; left behind: {extra:?}");
         std::fs::remove_file(ckpt(&out)).unwrap();
     }
+}
+
+#[test]
+fn output_path_that_is_a_folder_fails_before_training() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("models.safetensors");
+    std::fs::create_dir(&folder).unwrap();
+    let output = command(&folder, &["--epochs", "300"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.starts_with("error: --out ") && stderr.contains("is a folder; give a file path"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "it trained");
+    assert!(dir_entries(&folder).is_empty());
+    assert_eq!(dir_entries(dir.path()), ["models.safetensors"]);
+}
+
+/// Trains until the first checkpoint exists, then interrupts with Ctrl-C.
+fn interrupted_checkpoint(out: &Path, extra: &[&str]) {
+    let mut child = spawn(out, extra);
+    assert!(wait_for(&ckpt(out), Duration::from_secs(20)));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+}
+
+#[test]
+fn resume_with_other_data_is_refused() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model.safetensors");
+    let args = ["--epochs", "500", "--batch", "16", "--seed", "3"];
+    interrupted_checkpoint(&out, &args);
+    let saved = std::fs::read(ckpt(&out)).unwrap();
+
+    let refused = |limit: usize, extra: &[&str], needles: &[&str]| {
+        let output = command_on(&out, limit, &[&args[..], &["--resume"], extra].concat())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+        for needle in needles {
+            assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+        }
+        assert!(output.stdout.is_empty(), "it trained");
+        assert_eq!(
+            std::fs::read(ckpt(&out)).unwrap(),
+            saved,
+            "checkpoint changed"
+        );
+        assert!(!out.exists());
+    };
+    // Fewer images.
+    refused(
+        256,
+        &[],
+        &[
+            "checkpoint was trained on 512 images from data/digits (--limit 512",
+            "this run reads 256 images from data/digits (--limit 256",
+            "same --data and --limit",
+        ],
+    );
+
+    // The same number of images, one pixel different.
+    let other = dir.path().join("digits");
+    std::fs::create_dir(&other).unwrap();
+    for d in 0..10 {
+        let name = format!("{d}.json");
+        std::fs::copy(Path::new("data/digits").join(&name), other.join(&name)).unwrap();
+    }
+    let first = other.join("0.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
+    let pixel = json["data"][300].as_f64().unwrap();
+    json["data"][300] = serde_json::json!(if pixel > 0.5 { 0.0 } else { 1.0 });
+    std::fs::write(&first, serde_json::to_vec(&json).unwrap()).unwrap();
+    refused(
+        512,
+        &["--data", other.to_str().unwrap()],
+        &[
+            "checkpoint was trained on 512 images",
+            "fingerprint",
+            "this run reads 512 images from",
+        ],
+    );
+}
+
+#[test]
+fn kill_9_while_the_final_weights_are_written_keeps_the_previous_file() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model.safetensors");
+    run(&out, &["--epochs", "1"]);
+    let before = std::fs::read(&out).unwrap();
+    // A wide model makes the final file about 13 MB, so that its write takes long enough to hit.
+    let wide = ["--epochs", "1", "--hidden", "2048", "--seed", "4"];
+    let mut caught_mid_write = 0;
+    for attempt in 0..5 {
+        let mut child = spawn(&out, &wide);
+        let tmp = dir
+            .path()
+            .join(format!(".model.safetensors.{}.tmp", child.id()));
+        let start = Instant::now();
+        while !tmp.exists() && child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no write after 60 s"
+            );
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let after = std::fs::read(&out).unwrap();
+        // Either the old file, whole, or the new one, whole: never a mix or a cut.
+        let file = load(&out);
+        if after == before {
+            caught_mid_write += 1;
+            println!("attempt {attempt}: killed mid-write; the previous file is intact");
+        } else {
+            assert_eq!(file.meta.encoder_hidden, [2048]);
+            println!("attempt {attempt}: killed after the rename; the new file is complete");
+            std::fs::write(&out, &before).unwrap();
+        }
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(ckpt(&out));
+        if caught_mid_write >= 2 {
+            break;
+        }
+    }
+    assert!(caught_mid_write > 0, "no kill landed inside the write");
 }

@@ -85,6 +85,36 @@ struct CheckpointState {
     history: Vec<EpochRecord>,
     seconds: f64,
     command: String,
+    /// The training data it was trained on (absent in checkpoints that predate the check).
+    #[serde(default)]
+    data: Option<DataIdentity>,
+}
+
+/// Which training images a run used, so that `--resume` refuses different data.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct DataIdentity {
+    folder: String,
+    limit: usize,
+    images: usize,
+    fingerprint: String,
+}
+
+impl DataIdentity {
+    fn of(folder: &Path, limit: usize, train: &vae_explorer::data::Dataset) -> Self {
+        DataIdentity {
+            folder: folder.display().to_string(),
+            limit,
+            images: train.len(),
+            fingerprint: format!("{:016x}", train.fingerprint()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} images from {} (--limit {}, fingerprint {})",
+            self.images, self.folder, self.limit, self.fingerprint
+        )
+    }
 }
 
 /// One line of the training log.
@@ -120,8 +150,16 @@ fn checkpoint_path(out: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Fails early, before any training, when `path`'s folder cannot take a new file.
+/// Fails early, before any training, when `path` is a folder or its folder cannot take a new file.
 fn check_writable(path: &Path) -> Result<(), AnyError> {
+    if path.is_dir() {
+        return Err(format!(
+            "--out {} is a folder; give a file path such as {}",
+            path.display(),
+            path.join("model.safetensors").display()
+        )
+        .into());
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -170,6 +208,7 @@ fn run(args: &Args) -> Result<bool, AnyError> {
     check_writable(&out)?;
     let split = load_data(kind, &data_dir, args.limit)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let data = DataIdentity::of(&data_dir, args.limit, &split.train);
 
     let (mut trainer, mut history, mut seconds, command) = if args.resume {
         let bytes = std::fs::read(&ckpt)
@@ -188,6 +227,18 @@ fn run(args: &Args) -> Result<bool, AnyError> {
                 "checkpoint was trained on {}, not {}",
                 state.dataset,
                 kind.name()
+            )
+            .into());
+        }
+        if let Some(recorded) = state
+            .data
+            .as_ref()
+            .filter(|r| (r.images, &r.fingerprint) != (data.images, &data.fingerprint))
+        {
+            return Err(format!(
+                "checkpoint was trained on {}, but this run reads {}: resume with the same --data and --limit, or start again without --resume",
+                recorded.describe(),
+                data.describe()
             )
             .into());
         }
@@ -255,6 +306,7 @@ fn run(args: &Args) -> Result<bool, AnyError> {
                 history: history.to_vec(),
                 seconds,
                 command: command.clone(),
+                data: Some(data.clone()),
             };
             let (m, v) = trainer.adam().moments();
             let extras: Vec<_> = m
