@@ -299,7 +299,7 @@ window.addEventListener('hashchange', () => {
 });
 
 // A handle for tests, benchmarks and the curious console user.
-window.explorer = { store, decoder };
+window.explorer = { store, decoder, classMap };
 
 const startHash = parseHash(location.hash, { models: SHIPPED_NAMES }).fields;
 const requested = startHash.model ?? new URLSearchParams(location.search).get('model') ?? 'digits';
