@@ -83,7 +83,8 @@ $(WEB_REFERENCE): weights/digits.safetensors $(wildcard src/*.rs src/bin/web_ref
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)
 
-bench-web: setup-chromium setup-node build ## Page benchmarks in headless Chromium: decode ms, first image, wasm size, long tasks
+bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: first image, grid fps, download, wasm size
+	node tests/web/bench-peers.mjs
 	node tests/web/bench.mjs
 
 ## ---- tests ----
