@@ -339,6 +339,9 @@ fn safetensors_error(e: safetensors::SafeTensorError) -> FormatError {
     use safetensors::SafeTensorError as E;
     let hint = match e {
         E::HeaderTooSmall => " (the file is empty or truncated)",
+        E::HeaderTooLarge => {
+            " (its first 8 bytes give a header length over 100 MB: the file is corrupt)"
+        }
         E::InvalidHeaderLength => " (the file is truncated or corrupt)",
         E::MetadataIncompleteBuffer => " (the file is truncated, or has extra bytes at its end)",
         _ => "",
