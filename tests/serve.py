@@ -4,13 +4,15 @@
 It sends application/wasm for .wasm and the cross-origin isolation headers (COOP/COEP), refuses
 path traversal (plain or percent-encoded), and lists no directories. Standard library only.
 
-    python3 tests/serve.py [--port 8000] [--weights DIR]
+    python3 tests/serve.py [--port 8000] [--weights DIR] [--bind 127.0.0.1]
 
---port 0 picks a free port; the first line printed is always "serving http://127.0.0.1:PORT/".
+--port 0 picks a free port; the first line printed is always "serving http://ADDRESS:PORT/".
+--bind 0.0.0.0 shows the page to other machines (a classroom on one network); it warns when it does.
 """
 
 import argparse
 import http.server
+import ipaddress
 import os
 import posixpath
 import sys
@@ -115,14 +117,24 @@ def main():
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--weights", default=os.path.join(PROJECT_ROOT, "weights"),
                         help="directory served as /weights/ (default: the project's weights/)")
+    parser.add_argument("--bind", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
     args = parser.parse_args()
     Handler.mounts = {
         "index.html": os.path.join(PROJECT_ROOT, "index.html"),
         "www": os.path.join(PROJECT_ROOT, "www"),
         "weights": os.path.abspath(args.weights),
     }
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    print(f"serving http://127.0.0.1:{server.server_address[1]}/", flush=True)
+    try:
+        server = http.server.ThreadingHTTPServer((args.bind, args.port), Handler)
+    except OSError as e:
+        print(f"error: cannot listen on {args.bind}:{args.port}: {e.strerror}", file=sys.stderr)
+        return 1
+    host = server.server_address[0]
+    print(f"serving http://{host}:{server.server_address[1]}/", flush=True)
+    if not ipaddress.ip_address(host).is_loopback:
+        print(f"warning: listening on {host}: other machines on the network can load the page",
+              file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
