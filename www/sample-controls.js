@@ -8,6 +8,8 @@ const MAX_SEED = 0xffffffff;
 /** Wires the two buttons and the seed field to the store. */
 export function mountSampleControls({ randomButton, resetButton, seedInput, seedNote }, store) {
   function readSeed() {
+    // A number field holds '' for anything that is not a number (NaN, Infinity, text): refuse it, not 0.
+    if (seedInput.value.trim() === '') return null;
     const seed = Math.trunc(Number(seedInput.value));
     return Number.isFinite(seed) && seed >= 0 && seed <= MAX_SEED ? seed : null;
   }

@@ -387,3 +387,29 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
   assert.deepEqual(longTasks, [], 'main-thread tasks longer than 50 ms');
   await page.close();
 });
+
+test('the seed field refuses NaN, Infinity, 1e308, negatives, text and an empty value, with a message', async () => {
+  const { page, errors } = await openExplorer(browser, server.url);
+  const seed = page.getByLabel('seed');
+  const random = page.getByRole('button', { name: 'Random from the prior' });
+  const z = () => page.evaluate(() => window.explorer.store.get().z);
+  const start = await z();
+  for (const value of ['NaN', 'Infinity', '-Infinity', '1e308', '-1', '4294967296', '', 'abc']) {
+    await seed.evaluate((input, v) => {
+      input.value = v;
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    }, value);
+    await random.click();
+    assert.match(await seed.evaluate((input) => input.validationMessage), /a seed is a whole number from 0 to 4294967295/, `seed “${value}”`);
+    assert.deepEqual(await z(), start, `seed “${value}” changed z`);
+  }
+  await seed.fill('4294967295');
+  await random.click();
+  await page.getByText('showing the sample for seed 4294967295').waitFor();
+  assert.equal(await seed.evaluate((input) => input.validationMessage), '');
+  assert.notDeepEqual(await z(), start);
+  assert.ok((await z()).every(Number.isFinite));
+  assert.equal(await seed.inputValue(), '0', 'the next seed wraps to 0');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
