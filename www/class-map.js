@@ -16,11 +16,12 @@ export function classColour(label) {
 }
 
 /** Wires the map canvas and legend; `onPick(index)` gets the atlas index nearest a click. */
-export function mountClassMap({ canvas, legend }, store, onPick) {
+export function mountClassMap({ canvas, legend, marker }, store, onPick) {
   const context = canvas.getContext('2d');
   let atlas = null;
   let view = null; // { xDim, yDim, xMin, xMax, yMin, yMax }
   let pending = false;
+  let layerKey = null; // what the drawn points, rings and path depend on
 
   const toCanvas = (x, y) => [
     ((x - view.xMin) / (view.xMax - view.xMin)) * canvas.width,
@@ -31,10 +32,12 @@ export function mountClassMap({ canvas, legend }, store, onPick) {
     Math.min(canvas.height - 2, Math.max(2, py)),
   ];
 
-  function draw() {
-    pending = false;
+  /** Draws the points, the rings, the grid's window and the A-B path, when any of them changed. */
+  function drawLayer() {
     const state = store.get();
     if (!atlas || !state.model || !state.grid) return;
+    const key = [atlas, state.model, state.grid, state.a, state.b, state.path, state.steps];
+    if (layerKey && key.every((part, i) => part === layerKey[i])) return;
     const { meta } = state.model;
     const { xDim, yDim } = state.grid;
     const x = gridRange(meta, xDim, MAP_SPAN);
@@ -95,16 +98,23 @@ export function mountClassMap({ canvas, legend }, store, onPick) {
       context.fillRect(px - 3 * scale, py - 3 * scale, 6 * scale, 6 * scale);
     }
 
-    // The current z: a ring in the marker colour.
-    const [zx, zy] = clampToCanvas(toCanvas(state.z[xDim], state.z[yDim]));
-    context.lineWidth = 3 * scale;
-    context.strokeStyle = '#000';
-    context.beginPath();
-    context.arc(zx, zy, 8 * scale, 0, 2 * Math.PI);
-    context.stroke();
-    context.lineWidth = 2 * scale;
-    context.strokeStyle = '#ffb020';
-    context.stroke();
+    layerKey = key;
+  }
+
+  /** Moves the current-z marker (a DOM ring, so that dragging a slider never redraws the points). */
+  function placeMarker() {
+    const state = store.get();
+    if (!view || !state.z.length) return;
+    const [px, py] = clampToCanvas(toCanvas(state.z[view.xDim], state.z[view.yDim]));
+    marker.style.left = `${(100 * px) / canvas.width}%`;
+    marker.style.top = `${(100 * py) / canvas.height}%`;
+    marker.hidden = false;
+  }
+
+  function draw() {
+    pending = false;
+    drawLayer();
+    placeMarker();
   }
 
   function schedule() {
@@ -143,7 +153,8 @@ export function mountClassMap({ canvas, legend }, store, onPick) {
   });
 
   store.subscribe((state, changed) => {
-    if (['z', 'grid', 'a', 'b', 'path', 'steps', 'model'].some((k) => changed.has(k))) schedule();
+    if (['grid', 'a', 'b', 'path', 'steps', 'model'].some((k) => changed.has(k))) schedule();
+    else if (changed.has('z')) placeMarker();
   });
 
   return {

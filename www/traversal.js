@@ -20,9 +20,14 @@ export function traversalPoints(meta, z) {
   return points;
 }
 
-/** Redraws the strips whenever z or the model changes (its own decode lane, so it never drops the main image); `onError(text)` reports failures. */
+/**
+ * Redraws the strips when z or the model changes, while they are on screen (off screen, once they come back).
+ * They decode in their own lane, so they never drop the main image; `onError(text)` reports failures.
+ */
 export function mountTraversal({ canvas, labels }, store, decoder, onError) {
   let builtFor = null;
+  let visible = false;
+  let stale = true;
 
   async function render(state) {
     if (!state.model) return;
@@ -53,7 +58,20 @@ export function mountTraversal({ canvas, labels }, store, decoder, onError) {
     drawIntensities(canvas, sheet, sheetWidth, rows * height);
   }
 
+  function update() {
+    if (!visible) return;
+    stale = false;
+    render(store.get()).catch((error) => onError(`Drawing the traversal strips failed: ${error.message}`));
+  }
+
+  new IntersectionObserver(([entry]) => {
+    visible = entry.isIntersecting;
+    if (visible && stale) update();
+  }).observe(canvas);
+
   store.subscribe((state, changed) => {
-    if (changed.has('z') || changed.has('model')) render(state).catch((error) => onError(`Drawing the traversal strips failed: ${error.message}`));
+    if (!changed.has('z') && !changed.has('model')) return;
+    stale = true;
+    update();
   });
 }

@@ -30,7 +30,10 @@ const RECON_BOUND = { digits: 300, fashion: 460 };
 /** Opens the page (optionally at a hash) and waits until the hash is applied and the atlas is in. */
 async function openReady(query = '', hash = '') {
   const { page, errors } = await openExplorer(browser, server.url, { query: `${query}${hash}` });
-  await page.waitForFunction(() => document.body.dataset.hashApplied === 'true' && window.explorer.store.get().atlas);
+  await page.waitForFunction(() => {
+    const { dataset } = document.body;
+    return dataset.hashApplied === 'true' && dataset.explore === 'ready' && window.explorer.store.get().atlas;
+  });
   return { page, errors };
 }
 
@@ -358,6 +361,11 @@ test('the class map has one point per atlas image, and a click on one loads its 
       return { z: current, mu: Array.from(atlas.mu.subarray(i * d, (i + 1) * d)) };
     }, target);
     assert.deepEqual(z, mu);
+    // The current z is marked where that point is.
+    const ring = await page.locator('#map-marker').boundingBox();
+    const frame = await page.locator('#class-map').boundingBox();
+    const offset = Math.hypot(ring.x + ring.width / 2 - frame.x - point.x, ring.y + ring.height / 2 - frame.y - point.y);
+    assert.ok(offset < 2, `the current-z marker is ${offset} px from the point`);
     await page.close();
   }
 });
@@ -420,6 +428,7 @@ test('at 1024 px wide nothing spills sideways', async () => {
 
 test('the traversal strips show one row per dim, each changing along the row', async () => {
   const { page } = await openReady();
+  await page.locator('#traversal').scrollIntoViewIfNeeded(); // they draw only while on screen
   await page.waitForFunction(() => document.getElementById('traversal').height === 8 * 28);
   const sheet = await canvasGray(page, '#traversal');
   for (let row = 0; row < 8; row++) {
