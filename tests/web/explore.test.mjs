@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, startServer, launchChromium, openExplorer } from './harness.mjs';
 
@@ -442,5 +442,25 @@ test('the traversal strips show one row per dim, each changing along the row', a
     const change = first.reduce((s, v, i) => s + Math.abs(v - last[i]), 0);
     assert.ok(change > 0, `row z${row + 1} does not change`);
   }
+  await page.close();
+});
+
+test('the image, the grid and the strip download as PNGs of the right size', async () => {
+  const { page } = await openReady();
+  await chooseEndpoints(page, [3, 130]);
+  await settledStrip(page);
+  const sizes = {};
+  for (const [name, button] of [['vae-image.png', '#image-png'], ['vae-grid.png', '#grid-png'], ['vae-interpolation.png', '#strip-png']]) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator(button).click()]);
+    assert.equal(download.suggestedFilename(), name);
+    const bytes = readFileSync(await download.path());
+    assert.deepEqual([...bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], `${name} is a PNG`);
+    sizes[name] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)]; // the IHDR chunk's width and height
+  }
+  assert.deepEqual(sizes, {
+    'vae-image.png': [280, 280], // 28x28, each pixel 10x10
+    'vae-grid.png': [16 * 28 * 2, 16 * 28 * 2],
+    'vae-interpolation.png': [10 * 28 * 4, 28 * 4],
+  });
   await page.close();
 });
