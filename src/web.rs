@@ -185,6 +185,25 @@ impl Model {
         Ok(rgba)
     }
 
+    /// Checks `[n, width*height]` pixels (finite, 1..=MAX_BATCH images) and returns them as a tensor.
+    fn pixel_matrix(&self, pixels: &[f32]) -> Result<Tensor, JsError> {
+        let per_image = self.pixels_per_image();
+        if pixels.is_empty() || !pixels.len().is_multiple_of(per_image) {
+            return Err(JsError::new(&format!(
+                "pixels has {} values; expected a positive multiple of {per_image} (width*height)",
+                pixels.len()
+            )));
+        }
+        let n = pixels.len() / per_image;
+        if n > MAX_BATCH {
+            return Err(JsError::new(&format!(
+                "{n} images: a call takes at most {MAX_BATCH}"
+            )));
+        }
+        check_finite("pixels", pixels)?;
+        model::matrix(pixels, n, per_image).map_err(js_error)
+    }
+
     /// Encodes `[n, width*height]` pixels in [0, 1]; returns mu (`n*latent_dim` values) then logvar (the same).
     pub fn encode(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
         let x = self.pixel_matrix(pixels)?;
