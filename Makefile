@@ -8,6 +8,7 @@ DIGIT_FILES := $(foreach d,0 1 2 3 4 5 6 7 8 9,$(DATA)/digits/$(d).json)
 TRAIN := target/release/train
 
 .PHONY: help data weights train-digits train-fashion eval bench-train test test-core lint setup-rust
+.PHONY: setup-fuzz fuzz test-fuzz
 .PHONY: build serve test-web bench-web setup-wasm-bindgen setup-node setup-chromium setup-python test-python
 
 help: ## List the targets
@@ -113,4 +114,29 @@ test-python: setup-python ## The shipped files through PyPI's safetensors and nu
 	$(PYTHON_ENV)/bin/python tests/python_interop.py weights/digits.safetensors --decode-bin target/release/decode
 	$(PYTHON_ENV)/bin/python tests/python_interop.py weights/fashion.safetensors --decode-bin target/release/decode
 
-test: lint test-core test-python test-web ## The whole suite
+## ---- fuzzing (cargo fuzz, nightly; fuzz/ is its own workspace with its own target/) ----
+FUZZ_TARGETS := weights idx digit_json
+FUZZ_SECONDS ?= 300
+FUZZ_SHORT_SECONDS ?= 10
+FUZZ_RUN = cd fuzz && mkdir -p corpus/$$t && cargo +nightly fuzz run -O $$t corpus/$$t regressions/$$t --
+
+setup-fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz
+
+# Each target runs its regression corpus (fuzz/regressions/<target>, in git) and then mutates for $(1)
+# seconds, keeping what it learns in fuzz/corpus/<target> (not in git). A crash fails the run.
+define fuzz_each
+@mkdir -p target; for t in $(FUZZ_TARGETS); do echo "== fuzz $$t: regression corpus, then $(1) s"; \
+  ( $(FUZZ_RUN) -max_total_time=$(1) -print_final_stats=1 ) > target/fuzz-$$t.log 2>&1 \
+  || { tail -40 target/fuzz-$$t.log; exit 1; }; \
+  grep -E 'stat::number_of_executed_units|stat::new_units_added|stat::peak_rss' target/fuzz-$$t.log; done
+endef
+
+fuzz: setup-fuzz ## Fuzz the weights loader and the IDX and digit JSON readers, FUZZ_SECONDS each (default 300)
+	$(call fuzz_each,$(FUZZ_SECONDS))
+
+test-fuzz: setup-fuzz ## The fuzz regression corpus, then a short pass (FUZZ_SHORT_SECONDS each, default 10)
+	$(call fuzz_each,$(FUZZ_SHORT_SECONDS))
+
+test: lint test-core test-python test-web test-fuzz ## The whole suite

@@ -1,0 +1,30 @@
+//! Any bytes through the weights loader (model files and checkpoints): an error is fine, a panic is a bug.
+//!
+//! A file that loads must also pack into the browser's decoder and decode like the candle model.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vae_explorer::fast_decode::{PackedDecoder, PixelSink};
+use vae_explorer::{format, model};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(file) = format::load(data) {
+        let bytes = format::save(&file).expect("a loaded file saves");
+        let again = format::load(&bytes).expect("a saved file loads");
+        assert_eq!(again.meta, file.meta);
+        assert_eq!(again.atlas, file.atlas);
+
+        let packed = PackedDecoder::new(&file.vae.decoder).expect("a loaded decoder packs");
+        let z = &file.meta.latent_mean;
+        let mut fast = vec![0.0; packed.pixels()];
+        packed.decode_rows(z, 0, &mut PixelSink::Intensities(&mut fast));
+        let reference = model::matrix(z, 1, z.len())
+            .and_then(|z| file.vae.decode(&z))
+            .and_then(|x| x.flatten_all()?.to_vec1::<f32>())
+            .expect("candle decodes");
+        for (a, b) in fast.iter().zip(&reference) {
+            assert!((a - b).abs() <= 1e-4 || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+        }
+    }
+    let _ = format::load_parts(data, Some("optimizer."));
+});
