@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|x| x.flatten_all()?.to_vec1::<f32>())
             .expect("candle decodes");
         for (a, b) in fast.iter().zip(&reference) {
-            assert!((a - b).abs() <= 1e-4 || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-4 || (a.is_nan() && b.is_nan()),
+                "{a} vs {b}"
+            );
         }
     }
     let _ = format::load_parts(data, Some("optimizer."));

@@ -76,11 +76,19 @@ fn main() {
     write(&weights_dir, "seed-atlas", &weights(true, false));
     write(&weights_dir, "seed-checkpoint", &weights(false, true));
 
-    let images = idx(0x803, &[2, 2, 3], &[0, 64, 128, 192, 255, 1, 2, 3, 4, 5, 6, 7]);
+    let images = idx(
+        0x803,
+        &[2, 2, 3],
+        &[0, 64, 128, 192, 255, 1, 2, 3, 4, 5, 6, 7],
+    );
     let labels = idx(0x801, &[2], &[3, 9]);
     let idx_dir = root.join("idx");
     write(&idx_dir, "seed-raw", &idx_pair(&images, &labels));
-    write(&idx_dir, "seed-gzip", &idx_pair(&gzip(&images), &gzip(&labels)));
+    write(
+        &idx_dir,
+        "seed-gzip",
+        &idx_pair(&gzip(&images), &gzip(&labels)),
+    );
 
     let json_dir = root.join("digit_json");
     write(&json_dir, "seed-one", &digit_json(1));
