@@ -277,12 +277,18 @@ function trackWorkerTraffic() {
   };
 }
 
-/** The wasm linear memory of the model worker, in bytes (the worker's instance of the module). */
-async function wasmMemoryBytes(page) {
+/**
+ * The wasm linear memory of the model worker, in bytes, and which build it runs. The bindings the worker
+ * fetched are imported again (the same module instance), whose init returns the running instance.
+ */
+async function wasmMemory(page) {
   const [worker] = page.workers();
   return worker.evaluate(async () => {
-    const { default: init } = await import(new URL('/www/pkg/vae_explorer.js', location.origin).href);
-    return (await init()).memory.buffer.byteLength;
+    const loaded = performance.getEntriesByType('resource').map((e) => e.name)
+      .filter((url) => /\/www\/pkg(-threads)?\/vae_explorer\.js$/.test(url));
+    if (loaded.length !== 1) throw new Error(`the worker loaded ${loaded.length} bindings: ${loaded}`);
+    const { default: init } = await import(loaded[0]);
+    return { bytes: (await init()).memory.buffer.byteLength, build: new URL(loaded[0]).pathname };
   });
 }
 
@@ -328,17 +334,17 @@ test('10,000 slider events in 10 s: requests stay bounded, the last value wins, 
     return (await cdp.send('Runtime.getHeapUsage')).usedSize;
   };
   const warmHeap = await heapBytes();
-  const warm = await wasmMemoryBytes(page);
+  const { bytes: warm, build } = await wasmMemory(page);
   const sentBefore = await page.evaluate(() => window.workerTraffic.sent);
 
   const storm = await sliderStorm(page, { dim: 3, count: 10_000, ms: 10_000 });
   await page.waitForFunction(() => window.workerTraffic.sent === window.workerTraffic.replied, null, { timeout: 20_000 });
-  const after = await wasmMemoryBytes(page);
+  const { bytes: after } = await wasmMemory(page);
   const afterHeap = await heapBytes();
   const traffic = await page.evaluate(() => window.workerTraffic);
   const z3 = await page.evaluate(() => window.explorer.store.get().z[2]);
   const requests = traffic.sent - sentBefore;
-  t.diagnostic(`${storm.fired} events in ${(storm.ms / 1000).toFixed(2)} s (${storm.ticks} timer ticks); ${requests} worker requests; at most ${traffic.maxInFlight} in flight; wasm memory ${warm} -> ${after} bytes (growth ${after - warm}); page JS heap after GC ${warmHeap} -> ${afterHeap} bytes`);
+  t.diagnostic(`${storm.fired} events in ${(storm.ms / 1000).toFixed(2)} s (${storm.ticks} timer ticks); ${requests} worker requests; at most ${traffic.maxInFlight} in flight; wasm memory (${build}) ${warm} -> ${after} bytes (growth ${after - warm}); page JS heap after GC ${warmHeap} -> ${afterHeap} bytes`);
   assert.equal(storm.fired, 10_000);
   assert.ok(storm.ms < 10_500, `the storm took ${storm.ms} ms`);
   assert.ok(traffic.maxInFlight <= 8, `${traffic.maxInFlight} requests in flight at once`);
