@@ -464,3 +464,28 @@ test('the image, the grid and the strip download as PNGs of the right size', asy
   });
   await page.close();
 });
+
+test('the drawing pad takes touch input as well as a mouse', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, hasTouch: true });
+  const { page } = await openExplorer(context, server.url);
+  await page.waitForFunction(() => document.body.dataset.explore === 'ready');
+  const pad = page.locator('#pad');
+  await pad.scrollIntoViewIfNeeded();
+  const box = await pad.boundingBox();
+  // Real touch events through the browser's input pipeline: an "L" drawn with one finger.
+  const cdp = await context.newCDPSession(page);
+  const touch = (type, fx, fy) => cdp.send('Input.dispatchTouchEvent', {
+    type,
+    touchPoints: type === 'touchEnd' ? [] : [{ x: box.x + fx * box.width, y: box.y + fy * box.height }],
+  });
+  await touch('touchStart', 0.35, 0.2);
+  for (let i = 1; i <= 10; i++) await touch('touchMove', 0.35, 0.2 + 0.06 * i);
+  for (let i = 1; i <= 6; i++) await touch('touchMove', 0.35 + 0.05 * i, 0.8);
+  await touch('touchEnd');
+  await page.waitForFunction(() => window.explorer.store.get().encoded?.source === 'your drawing');
+  const encoded = await page.evaluate(() => window.explorer.store.get().encoded);
+  assert.ok(encoded.mu.every(Number.isFinite));
+  const ink = Object.values(encoded.pixels).filter((v) => v > 0.5).length;
+  assert.ok(ink > 20, `the touch stroke left ${ink} inked pixels`);
+  await context.close();
+});
