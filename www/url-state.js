@@ -85,7 +85,8 @@ export function parseHash(hash, { models }) {
 }
 
 /**
- * Step two, once the model is known: checks lengths and dims against its latent_dim and the current grid.
+ * Step two, once the model is known: checks lengths and dims against its latent_dim and the current grid
+ * (null for a one-dim model, which has none).
  * Returns { patch, ignored }: a store patch with every value that fits, and why the others did not.
  */
 export function fitToModel(fields, latentDim, grid) {
@@ -95,6 +96,13 @@ export function fitToModel(fields, latentDim, grid) {
     if (!fields[key]) continue;
     if (fields[key].length === latentDim) patch[key] = fields[key];
     else ignored.push(`${key} has ${fields[key].length} values; this model needs ${latentDim}`);
+  }
+  if (fields.steps !== undefined) patch.steps = fields.steps;
+  if (fields.path !== undefined) patch.path = fields.path;
+  const gridFields = ['xDim', 'yDim', 'size', 'span'].filter((key) => fields[key] !== undefined);
+  if (!grid) {
+    if (gridFields.length) ignored.push('this model has one latent dim and no grid: the grid settings were ignored');
+    return { patch, ignored };
   }
   const nextGrid = { ...grid };
   for (const [name, key] of [['x', 'xDim'], ['y', 'yDim']]) {
@@ -110,8 +118,6 @@ export function fitToModel(fields, latentDim, grid) {
   if (fields.size !== undefined) nextGrid.size = fields.size;
   if (fields.span !== undefined) nextGrid.span = fields.span;
   patch.grid = nextGrid;
-  if (fields.steps !== undefined) patch.steps = fields.steps;
-  if (fields.path !== undefined) patch.path = fields.path;
   return { patch, ignored };
 }
 
