@@ -413,16 +413,19 @@ test('projector mode is large and high-contrast; arrow keys move the grid marker
   await page.close();
 });
 
-test('at 1024 px wide nothing spills sideways', async () => {
+test('at 1024 px wide nothing spills sideways, in normal and in projector mode', async () => {
   const { page } = await openReady();
   await page.setViewportSize({ width: 1024, height: 768 });
-  await page.waitForTimeout(200);
-  const layout = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    rights: [...document.querySelectorAll('.panel, canvas, button, select')].map((e) => e.getBoundingClientRect().right),
-  }));
-  assert.ok(layout.scroll <= 1024, `page is ${layout.scroll} px wide`);
-  assert.ok(Math.max(...layout.rights) <= 1024, `an element reaches ${Math.max(...layout.rights)} px`);
+  for (const mode of ['normal', 'projector']) {
+    if (mode === 'projector') await page.getByRole('button', { name: 'Projector mode' }).click();
+    await page.waitForTimeout(200);
+    const layout = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth,
+      rights: [...document.querySelectorAll('.panel, canvas, button, select, label, h1, p')].map((e) => e.getBoundingClientRect().right),
+    }));
+    assert.ok(layout.scroll <= 1024, `${mode}: the page is ${layout.scroll} px wide`);
+    assert.ok(Math.max(...layout.rights) <= 1024, `${mode}: an element reaches ${Math.max(...layout.rights)} px`);
+  }
   await page.close();
 });
 
