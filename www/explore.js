@@ -57,7 +57,7 @@ export function mountExplore({ store, decoder, showMessage }) {
     }
   }
 
-  const gallery = mountGallery({ canvas: $('gallery'), classSelect: $('gallery-class'), onPick: encodeAtlasImage });
+  const gallery = mountGallery({ canvas: $('gallery'), cursor: $('gallery-cursor'), classSelect: $('gallery-class'), onPick: encodeAtlasImage });
   const classMap = mountClassMap({ canvas: $('class-map'), legend: $('map-legend'), marker: $('map-marker') }, store, (index) => {
     const { atlas, model } = store.get();
     const dims = model.meta.latent_dim;

@@ -1,12 +1,14 @@
-// The atlas gallery: the model's held-out images as one sheet of thumbnails, filtered by class; click to pick.
+// The atlas gallery: the model's held-out images as one sheet of thumbnails, filtered by class; click to pick,
+// or move a cursor with the arrow keys and press Enter.
 
 /** Thumbnails per row. */
 const COLUMNS = 12;
 
 /** Wires the gallery; `onPick(index)` gets the atlas index of the clicked image. */
-export function mountGallery({ canvas, classSelect, onPick }) {
+export function mountGallery({ canvas, cursor, classSelect, onPick }) {
   let atlas = null;
   let shown = []; // atlas indices on the sheet, in order
+  let at = 0; // the keyboard cursor's position in `shown`
 
   function draw() {
     if (!atlas) return;
@@ -31,9 +33,40 @@ export function mountGallery({ canvas, classSelect, onPick }) {
     });
     canvas.getContext('2d').putImageData(image, 0, 0);
     canvas.dataset.count = String(shown.length);
+    at = 0;
+    cursor.hidden = true;
+  }
+
+  function placeCursor() {
+    const side = canvas.clientWidth / COLUMNS;
+    Object.assign(cursor.style, {
+      left: `${(at % COLUMNS) * side}px`,
+      top: `${Math.floor(at / COLUMNS) * side}px`,
+      width: `${side}px`,
+      height: `${side}px`,
+    });
+    cursor.hidden = false;
+    cursor.scrollIntoView({ block: 'nearest' });
   }
 
   classSelect.addEventListener('change', draw);
+  const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -COLUMNS, ArrowDown: COLUMNS };
+  canvas.addEventListener('keydown', (event) => {
+    if (!shown.length) return;
+    if (event.key in moves) {
+      at = Math.min(shown.length - 1, Math.max(0, at + moves[event.key]));
+      placeCursor();
+    } else if (event.key === 'Enter' || event.key === ' ') {
+      onPick(shown[at]);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+  canvas.addEventListener('focus', () => shown.length && placeCursor());
+  canvas.addEventListener('blur', () => {
+    cursor.hidden = true;
+  });
   canvas.addEventListener('click', (event) => {
     if (!atlas) return;
     const rect = canvas.getBoundingClientRect();

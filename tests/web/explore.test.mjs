@@ -492,3 +492,19 @@ test('the drawing pad takes touch input as well as a mouse', async () => {
   assert.ok(ink > 20, `the touch stroke left ${ink} inked pixels`);
   await context.close();
 });
+
+test('the gallery can be used from the keyboard', async () => {
+  const { page } = await openReady();
+  await page.getByLabel('show').selectOption({ index: 3 }); // the third class only
+  const wanted = await page.evaluate(() => {
+    const { atlas } = window.explorer.store.get();
+    return [...atlas.labels.keys()].filter((i) => atlas.labels[i] === 2);
+  });
+  await page.locator('#gallery').focus();
+  for (const key of ['ArrowRight', 'ArrowRight', 'ArrowDown', 'ArrowLeft']) await page.keyboard.press(key);
+  await page.keyboard.press('Enter');
+  // Right twice, down one row of 12, left once: the 14th image of that class.
+  await page.waitForFunction((n) => window.explorer.store.get().encoded?.source.startsWith(`test image #${n} `), wanted[13]);
+  assert.equal(await page.locator('#gallery-cursor').isVisible(), true);
+  await page.close();
+});
