@@ -418,11 +418,31 @@ fn kill_9_while_the_final_weights_are_written_keeps_the_previous_file() {
     let out = dir.path().join("model.safetensors");
     run(&out, &["--epochs", "1"]);
     let before = std::fs::read(&out).unwrap();
-    // A wide model makes the final file about 13 MB, so that its write takes long enough to hit.
-    let wide = ["--epochs", "1", "--hidden", "2048", "--seed", "4"];
+    // A wide model (784-2048-8) makes the final file about 13 MB, so that its write takes long enough to hit.
+    let spawn_wide = || {
+        Command::new(TRAIN)
+            .args(["--dataset", "digits", "--limit", "512", "--hidden", "2048"])
+            .args([
+                "--epochs",
+                "1",
+                "--seed",
+                "4",
+                "--atlas",
+                "50",
+                "--iw-samples",
+                "0",
+            ])
+            .args(["--quiet", "--out"])
+            .arg(&out)
+            .env("RAYON_NUM_THREADS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
     let mut caught_mid_write = 0;
     for attempt in 0..5 {
-        let mut child = spawn(&out, &wide);
+        let mut child = spawn_wide();
         let tmp = dir
             .path()
             .join(format!(".model.safetensors.{}.tmp", child.id()));
