@@ -63,7 +63,8 @@ export function mountGallery({ canvas, cursor, classSelect, onPick }) {
     }
     event.preventDefault();
   });
-  canvas.addEventListener('focus', () => shown.length && placeCursor());
+  // The cursor shows for keyboard focus only; a click picks directly and moves the cursor there.
+  canvas.addEventListener('focus', () => shown.length && canvas.matches(':focus-visible') && placeCursor());
   canvas.addEventListener('blur', () => {
     cursor.hidden = true;
   });
@@ -73,7 +74,9 @@ export function mountGallery({ canvas, cursor, classSelect, onPick }) {
     const col = Math.floor(((event.clientX - rect.left) / rect.width) * COLUMNS);
     const row = Math.floor(((event.clientY - rect.top) / rect.height) * (canvas.height / atlas.height));
     const index = shown[row * COLUMNS + col];
-    if (index !== undefined && col < COLUMNS) onPick(index);
+    if (index === undefined || col >= COLUMNS) return;
+    at = row * COLUMNS + col;
+    onPick(index);
   });
 
   return {

@@ -48,7 +48,12 @@ function canvasGray(page, selector) {
 
 /** Clicks gallery thumbnail k (in the sheet's order) and waits until that image is encoded. */
 async function pickGalleryImage(page, k) {
-  const box = await page.locator('#gallery').evaluate((c) => ({ w: c.clientWidth, h: c.clientHeight, rows: c.height / 28 }));
+  // Scroll the gallery's box so that the thumbnail's row is in view, then click its centre.
+  const box = await page.locator('#gallery').evaluate((c, row) => {
+    const side = c.clientWidth / 12;
+    c.parentElement.scrollTop = Math.max(0, (row - 1) * side);
+    return { w: c.clientWidth, h: c.clientHeight, rows: c.height / 28 };
+  }, Math.floor(k / 12));
   const cell = box.w / 12;
   await page.locator('#gallery').click({ position: { x: (k % 12 + 0.5) * cell, y: (Math.floor(k / 12) + 0.5) * (box.h / box.rows) } });
   await page.waitForFunction((n) => window.explorer.store.get().encoded?.source.startsWith(`test image #${n} `), k);
