@@ -118,7 +118,8 @@ test-python: setup-python ## The shipped files through PyPI's safetensors and nu
 FUZZ_TARGETS := weights idx digit_json
 FUZZ_SECONDS ?= 300
 FUZZ_SHORT_SECONDS ?= 10
-FUZZ_RUN = cd fuzz && mkdir -p corpus/$$t && cargo +nightly fuzz run -O $$t corpus/$$t regressions/$$t --
+FUZZ_RUN = cd fuzz && mkdir -p corpus/$$t && cargo +nightly fuzz run -O $$t corpus/$$t regressions/$$t -- \
+  $$([ -f dicts/$$t.dict ] && echo -dict=dicts/$$t.dict)
 
 setup-fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
