@@ -172,9 +172,10 @@ let hashWritable = false; // false until the hash the page opened with has been 
 let hashTimer = 0;
 let lastWrittenHash = '';
 
-async function applyHash(hash) {
+async function applyHash(hash, alsoIgnored = []) {
   hashWritable = false;
   const { fields, ignored } = parseHash(hash, { models: SHIPPED_NAMES });
+  ignored.unshift(...alsoIgnored);
   if (fields.model && fields.model !== store.get().model?.name) await picker.loadShipped(fields.model);
   const state = store.get();
   if (state.model) {
@@ -203,12 +204,15 @@ window.addEventListener('hashchange', () => {
 window.explorer = { store, decoder };
 
 const startHash = parseHash(location.hash, { models: SHIPPED_NAMES }).fields;
-const requested = startHash.model ?? new URLSearchParams(location.search).get('model') ?? 'digits';
+// The older ?model= link is checked by the same rules as the hash's model.
+const queryModel = new URLSearchParams(location.search).get('model');
+const fromQuery = parseHash(queryModel === null ? '' : new URLSearchParams({ model: queryModel }).toString(), { models: SHIPPED_NAMES });
+const requested = startHash.model ?? fromQuery.fields.model ?? 'digits';
 // The exploring views below the grid load once the model is in, so that their modules never compete
 // with the weights' download or delay the first image.
 picker
   .loadShipped(requested)
-  .then(() => applyHash(location.hash))
+  .then(() => applyHash(location.hash, fromQuery.ignored))
   .then(() => import('./explore.js'))
   .then(({ mountExplore }) => {
     window.explorer.classMap = mountExplore({ store, decoder, showMessage }).classMap;

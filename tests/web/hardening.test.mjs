@@ -419,3 +419,19 @@ test('the seed field refuses NaN, Infinity, 1e308, negatives, text and an empty 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('an unknown model in the ?model= link is ignored with a message; the digits model loads', async () => {
+  const { page, errors } = await openExplorer(browser, server.url, { query: '?model=../../etc/passwd' });
+  await page.waitForFunction(() => document.body.dataset.hashApplied === 'true');
+  assert.match(await page.locator('#message').textContent(), /model “..\/..\/etc\/passwd” is not one of digits, fashion/);
+  assert.equal(await page.evaluate(() => window.explorer.store.get().model.meta.dataset), 'digits');
+  assert.equal(await page.getByLabel('model', { exact: true }).inputValue(), 'digits');
+  assert.deepEqual(errors, []);
+  await page.close();
+  // A known one still works, with no message.
+  const fashion = await openExplorer(browser, server.url, { query: '?model=fashion' });
+  await fashion.page.waitForFunction(() => document.body.dataset.hashApplied === 'true');
+  assert.equal(await fashion.page.evaluate(() => window.explorer.store.get().model.meta.dataset), 'fashion');
+  assert.equal(await fashion.page.locator('#message').isHidden(), true);
+  await fashion.page.close();
+});
