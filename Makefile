@@ -9,7 +9,7 @@ TRAIN := target/release/train
 
 .PHONY: help data weights train-digits train-fashion eval bench-train test test-core lint setup-rust
 .PHONY: setup-fuzz fuzz test-fuzz
-.PHONY: build serve test-web bench-web setup-wasm-bindgen setup-node setup-chromium setup-python test-python
+.PHONY: build serve test-web bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -51,7 +51,7 @@ bench-train: data ## Seconds per epoch of the 784-400-8 recipe on Fashion-MNIST 
 
 ## ---- web (the page: wasm build, static server, browser tests, benchmarks) ----
 WASM_BINDGEN_VERSION := 0.2.130
-WASM_RAW := target/wasm32-unknown-unknown/release/vae_explorer.wasm
+WASM_RAW := target/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
 PKG_WASM := www/pkg/vae_explorer_bg.wasm
 PORT ?= 8000
 WEB_REFERENCE := target/web/reference-digits.json
@@ -69,11 +69,34 @@ setup-chromium:
 	@[ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y chromium chromium-driver; }
 
 $(PKG_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
-	$(CARGO) build --release --lib --target wasm32-unknown-unknown
+	$(CARGO) build --profile wasm-release --lib --target wasm32-unknown-unknown
 	wasm-bindgen --target web --out-dir www/pkg $(WASM_RAW)
 	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs www/pkg
 
-build: $(PKG_WASM) ## Build the wasm module into www/pkg (wasm-bindgen, then wasm-opt when it stays valid)
+# The threaded build (both cores, for cross-origin isolated pages): nightly, std rebuilt with atomics, shared memory.
+# www/worker.js loads it when the page is isolated and falls back to www/pkg otherwise.
+PKG_THREADS := www/pkg-threads
+PKG_THREADS_WASM := $(PKG_THREADS)/vae_explorer_bg.wasm
+THREADS_TARGET_DIR := target/wasm-threads
+THREADS_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd \
+  -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=1073741824 \
+  -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
+  -C link-arg=--export=__tls_base --cfg getrandom_backend="wasm_js"
+
+setup-nightly:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@rustup +nightly target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown --toolchain nightly
+	@rustup +nightly component list --installed | grep -q '^rust-src' || rustup component add rust-src --toolchain nightly
+
+$(PKG_THREADS_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock | setup-nightly setup-wasm-bindgen setup-node
+	RUSTFLAGS='$(THREADS_RUSTFLAGS)' $(CARGO) +nightly build --profile wasm-release --lib --target wasm32-unknown-unknown \
+	  --features threads -Z build-std=panic_abort,std --target-dir $(THREADS_TARGET_DIR)
+	wasm-bindgen --target web --out-dir $(PKG_THREADS) $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
+	@# Without a bundler, wasm-bindgen-rayon's worker imports '../../..', a folder: point it at the bindings.
+	sed -i "s#import('../../..')#import('../../../vae_explorer.js')#" $(PKG_THREADS)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
+	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs $(PKG_THREADS)
+
+build: $(PKG_WASM) $(PKG_THREADS_WASM) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid)
 
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
 	python3 tests/serve.py --port $(PORT)

@@ -174,7 +174,7 @@ mod lanes {
             }
             #[inline(always)]
             pub fn gray_rgba(self) -> Self {
-                self.map(|g| f32::from_bits((g as u32) * 0x0001_0101 | 0xFF00_0000))
+                self.map(|g| f32::from_bits(((g as u32) * 0x0001_0101) | 0xFF00_0000))
             }
         }
     }
@@ -394,6 +394,48 @@ impl PackedDecoder {
         self.layers.iter().map(|l| l.outputs).max().unwrap_or(0)
     }
 
+    /// Decodes every vector of `z` (`[n, latent_dim]`) into `sink`, on rayon's pool when `parallel` is set.
+    ///
+    /// Natively rayon is always there; on wasm32 only in the `threads` build, and only once the page has
+    /// started the pool, which the caller says through `parallel`. Elsewhere this runs serially.
+    pub fn decode(&self, z: &[f32], mut sink: PixelSink, parallel: bool) {
+        #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+        if parallel && z.len() > ROW_BLOCK * self.latent_dim {
+            use rayon::prelude::*;
+            let latent = self.latent_dim;
+            match sink {
+                PixelSink::Intensities(out) => {
+                    out.par_chunks_mut(ROW_BLOCK * self.pixels)
+                        .zip(z.par_chunks(ROW_BLOCK * latent))
+                        .for_each(|(o, z)| self.decode_rows(z, 0, &mut PixelSink::Intensities(o)));
+                }
+                PixelSink::Tiles {
+                    rgba,
+                    cols,
+                    width,
+                    height,
+                } => {
+                    // Whole rows of tiles per task, about one row block of images each.
+                    let tile_rows = (ROW_BLOCK / cols).max(1);
+                    rgba.par_chunks_mut(tile_rows * height * cols * width * 4)
+                        .zip(z.par_chunks(tile_rows * cols * latent))
+                        .for_each(|(o, z)| {
+                            let mut part = PixelSink::Tiles {
+                                rgba: o,
+                                cols,
+                                width,
+                                height,
+                            };
+                            self.decode_rows(z, 0, &mut part)
+                        });
+                }
+            }
+            return;
+        }
+        let _ = parallel;
+        self.decode_rows(z, 0, &mut sink);
+    }
+
     /// Decodes images `first..first + z.len() / latent_dim` (their index in the whole call) into `sink`.
     ///
     /// `z` is `[n, latent_dim]`; the caller checks sizes. Callers may split one call into row ranges
@@ -555,6 +597,9 @@ mod tests {
                     diff < 1e-5,
                     "latent {latent} hidden {hidden:?} n {n}: {diff}"
                 );
+                let mut threaded = vec![f32::NAN; n * pixels];
+                packed.decode(&z, PixelSink::Intensities(&mut threaded), true);
+                assert_eq!(out, threaded, "split over threads, n {n}");
             }
         }
     }
@@ -600,6 +645,15 @@ mod tests {
         packed.decode_rows(&z[..4 * 8], 0, &mut sink);
         packed.decode_rows(&z[4 * 8..], 4, &mut sink);
         assert_eq!(whole, split);
+        let mut threaded = vec![0u8; n * 12 * 4];
+        let sink = PixelSink::Tiles {
+            rgba: &mut threaded,
+            cols,
+            width,
+            height,
+        };
+        packed.decode(&z, sink, true);
+        assert_eq!(whole, threaded);
         for (i, image) in intensities.chunks_exact(12).enumerate() {
             for (p, &v) in image.iter().enumerate() {
                 let (x, y) = (p % width, p / width);

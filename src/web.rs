@@ -2,6 +2,8 @@
 //!
 //! Every argument is checked here, so a bad call from JS gives a readable `JsError`, never a panic.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::Tensor;
 use wasm_bindgen::prelude::*;
 
@@ -13,6 +15,20 @@ use crate::model;
 const MAX_BATCH: usize = 4_096;
 /// Most cells along one side of `decode_grid`.
 const MAX_GRID_SIDE: usize = 64;
+
+/// Set once the page has started rayon's pool of wasm threads; until then every decode runs serially.
+static THREAD_POOL: AtomicBool = AtomicBool::new(false);
+
+/// Starts rayon's pool of `n` wasm threads (threaded build only); the page calls it when cross-origin isolated.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Lets large decodes use the pool that `initThreadPool` started; returns false in the single-thread build.
+#[wasm_bindgen(js_name = useThreadPool)]
+pub fn use_thread_pool() -> bool {
+    THREAD_POOL.store(cfg!(feature = "threads"), Ordering::Relaxed);
+    cfg!(feature = "threads")
+}
 
 /// Turns any displayable error into a JS `Error`.
 fn js_error(e: impl std::fmt::Display) -> JsError {
@@ -109,8 +125,9 @@ impl Model {
 
     fn decode_unchecked(&self, z: &[f32], n: usize) -> Result<Vec<f32>, JsError> {
         let mut pixels = vec![0.0; n * self.pixels_per_image()];
-        let mut sink = PixelSink::Intensities(&mut pixels);
-        self.decoder.decode_rows(z, 0, &mut sink);
+        let sink = PixelSink::Intensities(&mut pixels);
+        self.decoder
+            .decode(z, sink, THREAD_POOL.load(Ordering::Relaxed));
         Ok(pixels)
     }
 
@@ -175,13 +192,14 @@ impl Model {
         }
         let (width, height) = (self.width(), self.height());
         let mut rgba = vec![0u8; n * width * height * 4];
-        let mut sink = PixelSink::Tiles {
+        let sink = PixelSink::Tiles {
             rgba: &mut rgba,
             cols,
             width,
             height,
         };
-        self.decoder.decode_rows(&z, 0, &mut sink);
+        self.decoder
+            .decode(&z, sink, THREAD_POOL.load(Ordering::Relaxed));
         Ok(rgba)
     }
 

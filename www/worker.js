@@ -4,13 +4,29 @@
 // To start faster, the page may compile the wasm and download the first model itself while this
 // worker boots (see index.html): it sends `announce`, then `wasm` and `bytes` when they are ready.
 
-import init, { Model } from './pkg/vae_explorer.js';
+// Both cores when the page is cross-origin isolated (the threaded build, www/pkg-threads); one otherwise.
+// index.html compiles the same build early, by the same test.
+const THREADED = self.crossOriginIsolated === true && navigator.hardwareConcurrency > 1;
+const bindingsReady = (async () => {
+  if (THREADED) {
+    try {
+      return { loaded: await import('./pkg-threads/vae_explorer.js'), threaded: true };
+    } catch {
+      // Not deployed: one thread it is.
+    }
+  }
+  return { loaded: await import('./pkg/vae_explorer.js'), threaded: false };
+})();
+let bindings = null;
+let Model = null;
+let threadPool = null;
 
 let model = null;
 let queue = Promise.resolve();
 let wasmReady = null;
 let earlyWasm = null; // a deferred compiled WebAssembly.Module (or null) the page promised to send
 const earlyBytes = new Map(); // url -> deferred bytes (or null) the page promised to send
+let earlyLoad = null; // { url, promise }: the announced model, parsed before the page asks for it
 
 function deferred() {
   let resolve;
@@ -23,6 +39,9 @@ const deliveries = {
   announce({ url }) {
     earlyWasm = deferred();
     earlyBytes.set(url, deferred());
+    // Parse the first model while the page's modules still load; its `load` request then finds it ready.
+    earlyLoad = { url, promise: parse(fetchBytes(url)) };
+    earlyLoad.promise.catch(() => {}); // its error reaches the page through that `load` request
   },
   wasm({ module }) {
     earlyWasm?.resolve(module);
@@ -34,8 +53,10 @@ const deliveries = {
 
 function wasm() {
   wasmReady ??= (async () => {
-    const module = await earlyWasm?.promise;
-    await init(module ? { module_or_path: module } : undefined);
+    const [early, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, bindingsReady]);
+    const module = threaded === THREADED ? early : null; // the page compiled the other build
+    await loaded.default(module ? { module_or_path: module } : undefined);
+    [bindings, Model] = [loaded, loaded.Model];
   })();
   return wasmReady;
 }
@@ -50,6 +71,14 @@ async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** Loads a model once its bytes and the wasm are both here; throws on a malformed file. */
+async function parse(bytesPromise) {
+  const [data] = await Promise.all([bytesPromise, wasm()]);
+  const start = performance.now();
+  const loaded = Model.load(data);
+  return { loaded, ms: performance.now() - start };
+}
+
 function requireModel() {
   if (!model) throw new Error('no model is loaded yet');
   return model;
@@ -57,10 +86,10 @@ function requireModel() {
 
 const handlers = {
   async load({ url, bytes }) {
-    const [data] = await Promise.all([url ? fetchBytes(url) : new Uint8Array(bytes), wasm()]);
-    const start = performance.now();
-    const loaded = Model.load(data); // throws on a malformed file; the current model stays
-    const ms = performance.now() - start;
+    const early = url && earlyLoad?.url === url ? earlyLoad.promise : null;
+    if (earlyLoad && !early) earlyLoad.promise.then(({ loaded }) => loaded.free(), () => {}); // not wanted
+    earlyLoad = null;
+    const { loaded, ms } = await (early ?? parse(url ? fetchBytes(url) : new Uint8Array(bytes)));
     if (model) model.free();
     model = loaded;
     return { result: { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, ms } };
@@ -101,12 +130,22 @@ const handlers = {
   },
 };
 
+/** Starts the wasm thread pool once, after the first image, so that it never delays that image. */
+function startThreads() {
+  if (threadPool || !bindings?.initThreadPool) return;
+  threadPool = bindings
+    .initThreadPool(navigator.hardwareConcurrency)
+    .then(() => bindings.useThreadPool())
+    .catch((error) => console.warn(`decoding stays on one thread: ${error.message ?? error}`));
+}
+
 async function handle({ id, kind, args }) {
   try {
     const handler = handlers[kind];
     if (!handler) throw new Error(`unknown request kind "${kind}"`);
     const { result, transfer = [] } = await handler(args ?? {});
     self.postMessage({ id, result }, transfer);
+    if (THREADED && kind === 'decode') setTimeout(startThreads, 0);
   } catch (error) {
     self.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
   }

@@ -70,10 +70,14 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     });
   const bytes = new Uint8Array(await (await fetch('/weights/digits.safetensors')).arrayBuffer());
 
-  // This project: the wasm build the page ships.
-  const pkg = await import('/www/pkg/vae_explorer.js');
+  // This project: the wasm builds the page ships (www/pkg-threads with its thread pool for more than one thread).
+  const threaded = threads > 1 && crossOriginIsolated;
+  const pkg = await import(threaded ? '/www/pkg-threads/vae_explorer.js' : '/www/pkg/vae_explorer.js');
   await pkg.default();
-  if (threads > 1 && pkg.initThreadPool && crossOriginIsolated) await pkg.initThreadPool(threads);
+  if (threaded) {
+    await pkg.initThreadPool(threads);
+    pkg.useThreadPool();
+  }
   const model = pkg.Model.load(bytes);
   const meta = JSON.parse(model.metadata());
   const pixels = meta.width * meta.height;
@@ -264,7 +268,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     tfInfo,
     ortVersion: ort.env.versions?.web ?? 'unknown',
     ortThreads: ort.env.wasm.numThreads,
-    ourThreads: threads > 1 && pkg.initThreadPool && crossOriginIsolated ? threads : 1,
+    ourThreads: threaded ? threads : 1,
   };
 }
 

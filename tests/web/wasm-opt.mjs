@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 const FEATURES = [
   '--enable-bulk-memory', '--enable-sign-ext', '--enable-nontrapping-float-to-int',
   '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue', '--enable-simd',
-  '--enable-relaxed-simd',
+  '--enable-relaxed-simd', '--enable-threads',
 ];
 
 const pkg = resolve(process.argv[2] ?? 'www/pkg');
@@ -27,6 +27,8 @@ const sizes = (file) => {
 
 /** True when the module instantiates through the generated bindings and rejects a bad file cleanly. */
 async function works(file) {
+  // The threaded build's worker helper listens on `self` when imported; Node has no `self`.
+  globalThis.self ??= new EventTarget();
   // A fresh import per check: the bindings keep their instance in module state.
   const bindings = await import(`${pathToFileURL(join(pkg, 'vae_explorer.js'))}?check=${Date.now()}`);
   bindings.initSync({ module: readFileSync(file) });
