@@ -4,8 +4,9 @@
 //
 // Reports: wasm size (raw, gzip), time from navigation to the first decoded image, the worker's
 // decode time for a 16x16 grid and for one image (median of many), and long tasks (>50 ms) on the
-// main thread while a slider is dragged. Targets: grid <= 16 ms, first image <= 300 ms,
-// wasm <= 250 KB gzip, no long tasks while dragging.
+// main thread and grid frames per second while a slider is dragged over a 16x16 and a 32x32 grid, and
+// what the page downloads. Targets: grid <= 16 ms, first image <= 300 ms, wasm <= 250 KB gzip, no long
+// tasks while dragging.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,21 +20,42 @@ const median = (values) => {
 };
 const fmt = (ms) => `${ms.toFixed(2)} ms`;
 
-const wasm = readFileSync(join(ROOT, 'www', 'pkg', 'vae_explorer_bg.wasm'));
-const gzipKB = gzipSync(wasm, { level: 9 }).length / 1000;
-console.log(`wasm size: ${(wasm.length / 1000).toFixed(0)} kB raw, ${gzipKB.toFixed(0)} kB gzip (target <= 250)`);
+for (const build of ['pkg', 'pkg-threads']) {
+  const wasm = readFileSync(join(ROOT, 'www', build, 'vae_explorer_bg.wasm'));
+  const gzipKB = gzipSync(wasm, { level: 9 }).length / 1000;
+  console.log(`wasm size, www/${build}: ${(wasm.length / 1000).toFixed(0)} kB raw, ${gzipKB.toFixed(0)} kB gzip (target <= 250)`);
+}
 
 const server = await startServer();
 const browser = await launchChromium();
 try {
   // First image: fresh page loads; the first one also compiles the wasm with an empty code cache.
   const firstImage = [];
+  const downloads = new Map(); // path -> bytes, for the first load of the digits model
   for (let i = 0; i < 6; i++) {
     const context = await browser.newContext();
+    if (i === 0) {
+      context.on('response', async (response) => {
+        const body = await response.body().catch(() => null);
+        if (body) downloads.set(new URL(response.url()).pathname, body);
+      });
+    }
     const { page } = await openExplorer(context, server.url);
+    if (i === 0) await page.waitForTimeout(1000); // let the worker's later fetches finish
     firstImage.push(await page.evaluate(() => performance.getEntriesByName('first-image')[0].startTime));
     await context.close();
   }
+  const kb = (bytes) => (bytes / 1000).toFixed(0);
+  let total = 0;
+  let totalGzip = 0;
+  const lines = [...downloads].sort((a, b) => b[1].length - a[1].length).map(([path, body]) => {
+    const gz = gzipSync(body, { level: 9 }).length;
+    total += body.length;
+    totalGzip += gz;
+    return `  ${path}: ${kb(body.length)} kB (${kb(gz)} kB gzip)`;
+  });
+  console.log(`download for the page with the digits model: ${kb(total)} kB as served (${kb(totalGzip)} kB if gzipped), ${downloads.size} files`);
+  console.log(lines.join('\n'));
   console.log(
     `first decoded image after navigation: median ${fmt(median(firstImage))} ` +
       `(runs: ${firstImage.map((t) => t.toFixed(0)).join(', ')} ms; target <= 300)`,
@@ -81,34 +103,39 @@ try {
     `first calls after load (cold code): batch-1 ${fmt(decodeTimes.single.inWorker[0])}, grid ${fmt(decodeTimes.grid16.inWorker[0])}`,
   );
 
-  // Drag z3's thumb back and forth for about 4 seconds, at roughly display rate.
+  // Drag z3's thumb back and forth for about 4 seconds, at roughly display rate, with a 16x16 and a 32x32 grid.
   const slider = page.getByRole('slider', { name: 'z3' });
   const box = await slider.boundingBox();
   const y = box.y + box.height / 2;
-  const drawnBefore = await page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial));
-  const dragStart = await page.evaluate(() => performance.now());
-  await page.mouse.move(box.x + box.width / 2, y);
-  await page.mouse.down();
-  for (let i = 0; i < 240; i++) {
-    const t = (Math.sin(i / 12) + 1) / 2;
-    await page.mouse.move(box.x + 4 + t * (box.width - 8), y);
-    await page.waitForTimeout(16);
+  for (const size of ['16', '32']) {
+    await page.selectOption('#grid-size', size);
+    await page.waitForTimeout(500);
+    const drawnBefore = await page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial));
+    const dragStart = await page.evaluate(() => performance.now());
+    await page.mouse.move(box.x + box.width / 2, y);
+    await page.mouse.down();
+    let moves = 0;
+    for (let i = 0; i < 240; i++) {
+      const t = (Math.sin(i / 12) + 1) / 2;
+      await page.mouse.move(box.x + 4 + t * (box.width - 8), y);
+      moves++;
+      await page.waitForTimeout(16);
+    }
+    await page.mouse.up();
+    const dragEnd = await page.evaluate(() => performance.now());
+    await page.waitForTimeout(300);
+    const drag = await page.evaluate((since) => {
+      const tasks = window.longTasks.filter((t) => t.start >= since);
+      return { tasks, grids: Number(document.getElementById('grid-canvas').dataset.serial) };
+    }, dragStart);
+    const seconds = (dragEnd - dragStart) / 1000;
+    const grids = drag.grids - drawnBefore;
+    console.log(
+      `dragging z3 over a ${size}x${size} grid for ${seconds.toFixed(1)} s (${(moves / seconds).toFixed(0)} pointer moves/s): ` +
+        `${(grids / seconds).toFixed(1)} grid frames/s (${grids} drawn); ${drag.tasks.length} long tasks on the main thread` +
+        `${drag.tasks.length ? ` (${drag.tasks.map((t) => t.ms.toFixed(0)).join(', ')} ms)` : ''} (target: no long tasks)`,
+    );
   }
-  await page.mouse.up();
-  await page.waitForTimeout(300);
-  const drag = await page.evaluate((since) => {
-    const tasks = window.longTasks.filter((t) => t.start >= since);
-    return {
-      seconds: (performance.now() - since) / 1000,
-      tasks,
-      grids: Number(document.getElementById('grid-canvas').dataset.serial),
-    };
-  }, dragStart);
-  console.log(
-    `dragging z3 for ${drag.seconds.toFixed(1)} s: ${drag.tasks.length} long tasks on the main thread` +
-      `${drag.tasks.length ? ` (${drag.tasks.map((t) => t.ms.toFixed(0)).join(', ')} ms)` : ''}; ` +
-      `${drag.grids - drawnBefore} grids redrawn (target: no long tasks)`,
-  );
 } finally {
   await browser.close();
   await server.stop();
