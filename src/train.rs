@@ -460,13 +460,9 @@ mod tests {
     #[test]
     fn training_on_real_images_lowers_the_loss() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion");
-        let Ok(split) = crate::data::DatasetKind::Fashion.load(&dir) else {
-            println!(
-                "skipped: no Fashion-MNIST in {} (run `make data`)",
-                dir.display()
-            );
-            return;
-        };
+        let split = crate::data::DatasetKind::Fashion
+            .load(&dir)
+            .expect("Fashion-MNIST in data/fashion (run `make data`)");
         let data = split.train.take(512);
         let config = ModelConfig::mirrored(data.image_size(), 8, &[64]);
         let mut opts = options(1);

@@ -1,6 +1,6 @@
 //! The `train` binary under faults: reproducibility, Ctrl-C and resume, bad paths, and kill -9.
 //!
-//! Each test trains a small model on the first 512 digits; it is skipped when `data/digits` is missing.
+//! Each test trains a small model on the first 512 digits; it fails when `data/digits` is missing (`make data`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -10,13 +10,12 @@ use vae_explorer::format::{self, ModelFile};
 
 const TRAIN: &str = env!("CARGO_BIN_EXE_train");
 
-/// True when the digits are there; otherwise says why the test is skipped.
-fn have_data() -> bool {
-    let ok = Path::new("data/digits/0.json").exists();
-    if !ok {
-        eprintln!("skipped: data/digits is missing (run `make data`)");
-    }
-    ok
+/// Fails the test with a clear message when the digits are missing.
+fn require_data() {
+    assert!(
+        Path::new("data/digits/0.json").exists(),
+        "data/digits is missing: run `make data`"
+    );
 }
 
 /// The small, fast training run every test starts from.
@@ -115,9 +114,7 @@ fn checkpoint_progress(path: &Path) -> serde_json::Value {
 
 #[test]
 fn same_seed_gives_identical_tensors() {
-    if !have_data() {
-        return;
-    }
+    require_data();
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (
         dir.path().join("a.safetensors"),
@@ -157,9 +154,7 @@ fn same_seed_gives_identical_tensors() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run() {
-    if !have_data() {
-        return;
-    }
+    require_data();
     let dir = tempfile::tempdir().unwrap();
     let (reference, resumed) = (
         dir.path().join("reference.safetensors"),
@@ -241,9 +236,7 @@ fn assert_fails_early(out: &Path, extra: &[&str], needles: &[&str]) {
 
 #[test]
 fn unwritable_output_fails_before_training() {
-    if !have_data() {
-        return;
-    }
+    require_data();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no/such/folder/out.safetensors");
     assert_fails_early(
@@ -280,9 +273,7 @@ fn missing_data_fails_before_training() {
 
 #[test]
 fn kill_9_leaves_the_existing_weights_file_and_checkpoint_intact() {
-    if !have_data() {
-        return;
-    }
+    require_data();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model.safetensors");
     run(&out, &["--epochs", "1"]);
@@ -316,9 +307,7 @@ fn kill_9_leaves_the_existing_weights_file_and_checkpoint_intact() {
 
 #[test]
 fn output_path_that_is_a_folder_fails_before_training() {
-    if !have_data() {
-        return;
-    }
+    require_data();
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("models.safetensors");
     std::fs::create_dir(&folder).unwrap();
@@ -348,9 +337,7 @@ fn interrupted_checkpoint(out: &Path, extra: &[&str]) {
 
 #[test]
 fn resume_with_other_data_is_refused() {
-    if !have_data() {
-        return;
-    }
+    require_data();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model.safetensors");
     let args = ["--epochs", "500", "--batch", "16", "--seed", "3"];
@@ -411,9 +398,7 @@ fn resume_with_other_data_is_refused() {
 
 #[test]
 fn kill_9_while_the_final_weights_are_written_keeps_the_previous_file() {
-    if !have_data() {
-        return;
-    }
+    require_data();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model.safetensors");
     run(&out, &["--epochs", "1"]);
