@@ -1,22 +1,13 @@
 // The exploring views in real headless Chromium with the shipped models: encoding (atlas, drawing pad,
 // picture), the ELBO terms, interpolation, the class map, the URL hash, projector mode, keyboard, layout.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, startServer, launchChromium, openExplorer } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useServerAndBrowser();
 
 /**
  * Per-image reconstruction BCE (nats, -log p(x | z = mu)) above which an atlas image does not count as
@@ -29,7 +20,7 @@ const RECON_BOUND = { digits: 300, fashion: 460 };
 
 /** Opens the page (optionally at a hash) and waits until the hash is applied and the atlas is in. */
 async function openReady(query = '', hash = '') {
-  const { page, errors } = await openExplorer(browser, server.url, { query: `${query}${hash}` });
+  const { page, errors } = await openExplorer(session.browser, session.server.url, { query: `${query}${hash}` });
   await page.waitForFunction(() => {
     const { dataset } = document.body;
     return dataset.hashApplied === 'true' && dataset.explore === 'ready' && window.explorer.store.get().atlas;
@@ -219,7 +210,7 @@ test('a URL round trip restores the model, z, axes, grid settings, A and B exact
   });
   await page.close();
 
-  const reopened = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const reopened = await session.browser.newPage({ viewport: { width: 1280, height: 900 } });
   await reopened.goto(saved.url);
   await reopened.waitForFunction(() => document.body.dataset.hashApplied === 'true');
   const restored = await reopened.evaluate(() => {
@@ -474,8 +465,8 @@ test('the image, the grid and the strip download as PNGs of the right size', asy
 });
 
 test('the drawing pad takes touch input as well as a mouse', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, hasTouch: true });
-  const { page } = await openExplorer(context, server.url);
+  const context = await session.browser.newContext({ viewport: { width: 1280, height: 900 }, hasTouch: true });
+  const { page } = await openExplorer(context, session.server.url);
   await page.waitForFunction(() => document.body.dataset.explore === 'ready');
   const pad = page.locator('#pad');
   await pad.scrollIntoViewIfNeeded();

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 /** The project root (two levels above this file). */
@@ -45,6 +46,20 @@ export function launchChromium() {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: CHROMIUM_ARGS,
   });
+}
+
+/** One server and one Chromium for a test file, started before its tests and stopped after; fills in the returned object. */
+export function useServerAndBrowser() {
+  const session = { server: null, browser: null };
+  before(async () => {
+    session.server = await startServer();
+    session.browser = await launchChromium();
+  });
+  after(async () => {
+    await session.browser?.close();
+    await session.server?.stop();
+  });
+  return session;
 }
 
 /** Opens the page and waits until the first decoded image is on screen; collects console errors. */

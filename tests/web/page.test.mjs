@@ -1,24 +1,15 @@
 // The explorer page in real headless Chromium: loading, sliders, grid, model switching, bad files,
 // and wasm decode against native decode. Run with `make test-web` (it builds and writes the reference).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, startServer, launchChromium, openExplorer } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
 
 const REFERENCE = join(ROOT, 'target', 'web', 'reference-digits.json');
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useServerAndBrowser();
 
 /** The RGBA bytes of a canvas, as a plain array. */
 function canvasPixels(page, selector) {
@@ -52,7 +43,7 @@ async function gridSettled(page) {
 const slider = (page, n) => page.getByRole('slider', { name: `z${n}`, exact: true });
 
 test('the page loads the digits model with no console errors, and a screenshot is saved', async () => {
-  const { page, errors } = await openExplorer(browser, server.url);
+  const { page, errors } = await openExplorer(session.browser, session.server.url);
   await gridSettled(page);
   await assert.doesNotReject(page.getByText(/digits · 8-dim latent/).waitFor());
   assert.equal(await page.getByLabel('model', { exact: true }).inputValue(), 'digits');
@@ -73,7 +64,7 @@ test('the page loads the digits model with no console errors, and a screenshot i
 });
 
 test('moving z3 changes the decoded image, and its value readout', async () => {
-  const { page, errors } = await openExplorer(browser, server.url);
+  const { page, errors } = await openExplorer(session.browser, session.server.url);
   const before = await canvasPixels(page, '#image');
   const max = Number(await slider(page, 3).getAttribute('max'));
   await slider(page, 3).fill(String(max));
@@ -86,7 +77,7 @@ test('moving z3 changes the decoded image, and its value readout', async () => {
 });
 
 test('the grid renders N x N cells that are not all alike, for each size asked', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   for (const size of [8, 16]) {
     await page.getByLabel('grid size').selectOption(String(size));
     await gridSettled(page);
@@ -113,7 +104,7 @@ test('the grid renders N x N cells that are not all alike, for each size asked',
 });
 
 test('the grid redraws live when another slider moves', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   await gridSettled(page);
   const before = await canvasPixels(page, '#grid-canvas');
   await slider(page, 5).fill(await slider(page, 5).getAttribute('min'));
@@ -122,7 +113,7 @@ test('the grid redraws live when another slider moves', async () => {
 });
 
 test('clicking a grid cell sets the two swept sliders to that cell’s values', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   await page.getByLabel('X axis').selectOption('z3');
   await page.getByLabel('Y axis').selectOption('z6');
   await page.getByLabel('range').selectOption('2');
@@ -147,7 +138,7 @@ test('clicking a grid cell sets the two swept sliders to that cell’s values', 
 });
 
 test('switching the model works', async () => {
-  const { page, errors } = await openExplorer(browser, server.url);
+  const { page, errors } = await openExplorer(session.browser, session.server.url);
   await gridSettled(page);
   const image = await canvasPixels(page, '#image');
   const grid = await canvasPixels(page, '#grid-canvas');
@@ -163,7 +154,7 @@ test('switching the model works', async () => {
 });
 
 test('a malformed file shows a readable error, and the old model stays loaded', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   await page.locator('#model-file').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not a model') });
   const message = page.getByRole('alert');
   await message.waitFor();
@@ -188,7 +179,7 @@ test('a malformed file shows a readable error, and the old model stays loaded', 
 });
 
 test('Random from the prior repeats for the same seed', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   await page.getByLabel('seed').fill('42');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   const first = await page.evaluate(() => window.explorer.store.get().z);
@@ -208,7 +199,7 @@ test('Random from the prior repeats for the same seed', async () => {
 test('wasm decode, grid and encode equal the native ones', async (t) => {
   assert.ok(existsSync(REFERENCE), `${REFERENCE} is missing: run make test-web (it writes it natively first)`);
   const reference = JSON.parse(readFileSync(REFERENCE, 'utf8'));
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   const got = await page.evaluate(async ({ decode, grid, encode }) => {
     const { decoder } = window.explorer;
     const pixels = await decoder.decode(decode.z, decode.n);
@@ -236,7 +227,7 @@ test('wasm decode, grid and encode equal the native ones', async (t) => {
 });
 
 test('bad arguments give readable errors, not panics', async () => {
-  const { page, errors } = await openExplorer(browser, server.url);
+  const { page, errors } = await openExplorer(session.browser, session.server.url);
   const messages = await page.evaluate(async () => {
     const { decoder } = window.explorer;
     const grid = { baseZ: new Array(8).fill(0), xDim: 0, yDim: 1, xMin: -1, xMax: 1, yMin: -1, yMax: 1, cols: 4, rows: 4 };

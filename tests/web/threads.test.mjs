@@ -1,26 +1,15 @@
 // The two wasm builds: the threaded one (www/pkg-threads, both cores) must give the same pixels as the
 // single-thread one (www/pkg), and a page that is not cross-origin isolated must still work on one thread.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchChromium, openExplorer } from './harness.mjs';
+import { useServerAndBrowser, openExplorer } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useServerAndBrowser();
 
 test('the threaded build with its pool decodes exactly what the single-thread build decodes', async () => {
-  const page = await browser.newPage();
-  await page.goto(`${server.url}www/style.css`); // any page from the server: it is cross-origin isolated
+  const page = await session.browser.newPage();
+  await page.goto(`${session.server.url}www/style.css`); // any page from the server: it is cross-origin isolated
   const result = await page.evaluate(async () => {
     const bytes = new Uint8Array(await (await fetch('/weights/digits.safetensors')).arrayBuffer());
     const single = await import('/www/pkg/vae_explorer.js');
@@ -47,9 +36,9 @@ test('the threaded build with its pool decodes exactly what the single-thread bu
 });
 
 test('a page that is not cross-origin isolated loads the single-thread build and draws', async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   // Strip the isolation headers from everything the server sends.
-  await context.route(`${server.url}**`, async (route) => {
+  await context.route(`${session.server.url}**`, async (route) => {
     const response = await route.fetch();
     const headers = { ...response.headers() };
     delete headers['cross-origin-opener-policy'];
@@ -58,7 +47,7 @@ test('a page that is not cross-origin isolated loads the single-thread build and
   });
   const requested = [];
   context.on('request', (request) => requested.push(new URL(request.url()).pathname));
-  const { page, errors } = await openExplorer(context, server.url);
+  const { page, errors } = await openExplorer(context, session.server.url);
   await page.waitForFunction(() => Number(document.getElementById('grid-canvas').dataset.serial) > 0);
   const isolated = await page.evaluate(() => crossOriginIsolated);
   await context.close();
