@@ -153,6 +153,21 @@ test('switching the model works', async () => {
   await page.close();
 });
 
+test('a link to the fashion model downloads only the fashion weights, by hash or by query', async () => {
+  for (const query of ['#model=fashion', '?model=fashion']) {
+    const page = await session.browser.newPage();
+    const weights = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('.safetensors')) weights.push(new URL(request.url()).pathname);
+    });
+    await page.goto(`${session.server.url}${query}`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+    await page.getByText(/fashion · 8-dim latent/).waitFor();
+    assert.deepEqual(weights, ['/weights/fashion.safetensors'], query);
+    await page.close();
+  }
+});
+
 test('a malformed file shows a readable error, and the old model stays loaded', async () => {
   const { page } = await openExplorer(session.browser, session.server.url);
   await page.locator('#model-file').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not a model') });
