@@ -112,6 +112,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             super().log_message(fmt, *args)
 
 
+class Server(http.server.ThreadingHTTPServer):
+    """The threaded server, quiet when a browser drops a connection it no longer needs."""
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -126,7 +135,7 @@ def main():
         "weights": os.path.abspath(args.weights),
     }
     try:
-        server = http.server.ThreadingHTTPServer((args.bind, args.port), Handler)
+        server = Server((args.bind, args.port), Handler)
     except OSError as e:
         print(f"error: cannot listen on {args.bind}:{args.port}: {e.strerror}", file=sys.stderr)
         return 1

@@ -7,8 +7,11 @@
 // checks every runtime's output against a float64 reference and against this project's decoder to
 // 1e-4 before anything is timed. Per batch, rounds interleave the runtimes in rotating order; the
 // figure is the median over rounds of the mean ms per call, including reading the pixels back into JS.
-// The grid frame is the whole job behind one grid redraw on one thread: z values, decode, RGBA and
-// putImageData. Two page loads: every runtime on one thread, then every runtime on all cores.
+// The grid frame is the whole job behind one grid redraw: z values, decode, RGBA and putImageData.
+// This project's decoder runs in a module worker, as in the page (a rayon pool can only wait for its
+// threads off the main thread): its decode figures are timed in the worker, its grid frames on the
+// page, round trip included. The peers run on the page. Two page loads: every runtime on one thread,
+// then every runtime on all cores.
 // Prints figures; asserts nothing beyond the correctness checks, which stop the run.
 
 import { readFileSync } from 'node:fs';
@@ -45,6 +48,7 @@ async function routeBench(page, origin) {
   await page.route(`${origin}bench/**`, async (route) => {
     const path = new URL(route.request().url()).pathname;
     const headers = { ...ISOLATION };
+    if (path === '/bench/ours-worker.js') return route.fulfill({ body: OURS_WORKER, contentType: 'text/javascript', headers });
     if (path === '/bench/page.html') return route.fulfill({ body: '<!doctype html><title>bench</title>', contentType: 'text/html', headers });
     if (path === '/bench/decoder.onnx') return route.fulfill({ body: onnx, contentType: 'application/octet-stream', headers });
     const prefix = Object.keys(MOUNTS).find((p) => path.startsWith(p));
@@ -58,6 +62,40 @@ async function routeBench(page, origin) {
   });
 }
 
+/** This project's decoder in a module worker: `init`, then `decode`, `time` (ms per call over reps) and `grid`. */
+const OURS_WORKER = `
+let model;
+let inputs = [];
+const ops = {
+  async init({ threads, bytes }) {
+    const threaded = threads > 1 && crossOriginIsolated;
+    const pkg = await import(threaded ? '/www/pkg-threads/vae_explorer.js' : '/www/pkg/vae_explorer.js');
+    await pkg.default();
+    if (threaded) {
+      await pkg.initThreadPool(threads);
+      pkg.useThreadPool();
+    }
+    model = pkg.Model.load(bytes);
+    return { meta: model.metadata(), threads: threaded ? threads : 1 };
+  },
+  decode: ({ z, n }) => model.decode(z, n),
+  setInputs: ({ zs }) => void (inputs = zs),
+  time({ n, reps }) {
+    const start = performance.now();
+    for (let r = 0; r < reps; r++) model.decode(inputs[r % inputs.length], n);
+    return (performance.now() - start) / reps;
+  },
+  grid: ({ side, base }) => model.decode_grid(base, 0, 1, -3, 3, -3, 3, side, side),
+};
+self.onmessage = async ({ data: { id, op, args } }) => {
+  try {
+    const result = await ops[op](args);
+    self.postMessage({ id, result }, result?.buffer ? [result.buffer] : []);
+  } catch (error) {
+    self.postMessage({ id, error: String(error?.stack ?? error) });
+  }
+};`;
+
 /** Runs in the page: sets up the three runtimes, checks their outputs, then times them. */
 async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows }) {
   const loadScript = (src) =>
@@ -70,16 +108,24 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     });
   const bytes = new Uint8Array(await (await fetch('/weights/digits.safetensors')).arrayBuffer());
 
-  // This project: the wasm builds the page ships (www/pkg-threads with its thread pool for more than one thread).
-  const threaded = threads > 1 && crossOriginIsolated;
-  const pkg = await import(threaded ? '/www/pkg-threads/vae_explorer.js' : '/www/pkg/vae_explorer.js');
-  await pkg.default();
-  if (threaded) {
-    await pkg.initThreadPool(threads);
-    pkg.useThreadPool();
-  }
-  const model = pkg.Model.load(bytes);
-  const meta = JSON.parse(model.metadata());
+  // This project: the wasm builds the page ships (www/pkg-threads with its thread pool for more than one
+  // thread), in a module worker as in the page.
+  const worker = new Worker('/bench/ours-worker.js', { type: 'module' });
+  const waiting = new Map();
+  let nextId = 0;
+  worker.onmessage = ({ data: { id, result, error } }) => {
+    const { resolve, reject } = waiting.get(id);
+    waiting.delete(id);
+    if (error) reject(new Error(`vae-explorer worker: ${error}`));
+    else resolve(result);
+  };
+  const ours = (op, args = {}) =>
+    new Promise((resolve, reject) => {
+      waiting.set(++nextId, { resolve, reject });
+      worker.postMessage({ id: nextId, op, args });
+    });
+  const started = await ours('init', { threads, bytes: bytes.slice() });
+  const meta = JSON.parse(started.meta);
   const pixels = meta.width * meta.height;
   const latent = meta.latent_dim;
 
@@ -125,7 +171,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   });
 
   const runtimes = {
-    candle: (z, n) => model.decode(z, n),
+    candle: (z, n) => ours('decode', { z, n }),
     tfjs: (z, n) => {
       const out = tf.tidy(() => {
         let h = tf.tensor2d(z, [n, latent]);
@@ -158,7 +204,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const firstRows = {};
   for (const n of batches) {
     const z = latents(n);
-    const ours = runtimes.candle(z, n);
+    const ours = await runtimes.candle(z, n);
     for (const name of names3) {
       const out = await runtimes[name](z, n);
       if (out.length !== n * pixels) throw new Error(`${name}: ${out.length} values for batch ${n}`);
@@ -203,10 +249,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     return rgba;
   };
   const frames = {
-    candle: async (side, base) => {
-      const rgba = model.decode_grid(base, 0, 1, -3, 3, -3, 3, side, side);
-      return new Uint8ClampedArray(rgba.buffer);
-    },
+    candle: async (side, base) => new Uint8ClampedArray((await ours('grid', { side, base })).buffer),
   };
   for (const name of ['tfjs', 'ort']) frames[name] = async (side, base) => tile(await runtimes[name](gridZ(side, base), side * side), side);
   const draw = (rgba, side) => {
@@ -227,15 +270,20 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   }
 
   // Timing: interleaved rounds, rotating which runtime goes first; a warm-up round is not counted.
+  // A job runs `reps` calls and resolves to ms per call.
+  const perCall = (run) => async (reps) => {
+    const start = performance.now();
+    for (let r = 0; r < reps; r++) await run(r);
+    return (performance.now() - start) / reps;
+  };
   const timeRounds = async (jobs, reps) => {
     const samples = Object.fromEntries(Object.keys(jobs).map((k) => [k, []]));
     const order = Object.keys(jobs);
     for (let round = 0; round <= rounds; round++) {
       for (let j = 0; j < order.length; j++) {
         const name = order[(round + j) % order.length];
-        const start = performance.now();
-        for (let r = 0; r < reps; r++) await jobs[name](r);
-        if (round > 0) samples[name].push((performance.now() - start) / reps);
+        const ms = await jobs[name](reps);
+        if (round > 0) samples[name].push(ms);
       }
     }
     const median = (xs) => {
@@ -247,14 +295,16 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const decodeMs = {};
   for (const n of batches) {
     const inputs = Array.from({ length: 4 }, (_, salt) => latents(n, salt));
-    const jobs = Object.fromEntries(names3.map((name) => [name, (r) => runtimes[name](inputs[r % 4], n)]));
+    const jobs = Object.fromEntries(names3.map((name) => [name, perCall((r) => runtimes[name](inputs[r % 4], n))]));
+    await ours('setInputs', { zs: inputs });
+    jobs.candle = (reps) => ours('time', { n, reps }); // timed in the worker, like the page's decode figure
     decodeMs[n] = await timeRounds(jobs, n === 1 ? 200 : n <= 256 ? 8 : 3);
   }
   const frameMs = {};
   for (const side of grids) {
     const bases = Array.from({ length: 4 }, (_, salt) => latents(1, salt + 10));
     const jobs = Object.fromEntries(
-      names3.map((name) => [name, async (r) => draw(await frames[name](side, bases[r % 4]), side)]),
+      names3.map((name) => [name, perCall(async (r) => draw(await frames[name](side, bases[r % 4]), side))]),
     );
     frameMs[side] = await timeRounds(jobs, side <= 16 ? 6 : 2);
   }
@@ -268,7 +318,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     tfInfo,
     ortVersion: ort.env.versions?.web ?? 'unknown',
     ortThreads: ort.env.wasm.numThreads,
-    ourThreads: threaded ? threads : 1,
+    ourThreads: started.threads,
   };
 }
 
