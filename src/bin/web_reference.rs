@@ -1,17 +1,15 @@
-//! Native reference values for the browser tests, and an untrained stand-in model for development.
+//! Native reference values for the browser tests.
 //!
 //! `web_reference MODEL OUT.json` decodes fixed latent vectors, a small grid and two atlas images natively
 //! and writes inputs and outputs as JSON; tests/web compares the wasm build against them.
-//! `web_reference --dev-model DATASET OUT.safetensors` writes an untrained model with real-looking
-//! metadata and atlas, for working on the page before trained weights exist (never ship it).
 
 use std::process::ExitCode;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
-use vae_explorer::format::{self, Atlas, Likelihood, Metadata, ModelFile, FORMAT_VERSION};
-use vae_explorer::model::{self, Activation, ModelConfig, Vae};
+use vae_explorer::format::{self, Metadata};
+use vae_explorer::model::{self, Vae};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -121,73 +119,12 @@ fn write_reference(model_path: &str, out: &str) -> BoxResult<()> {
     Ok(())
 }
 
-fn write_dev_model(dataset: &str, out: &str) -> BoxResult<()> {
-    let class_names: Vec<String> = match dataset {
-        "fashion" => [
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ]
-        .map(String::from)
-        .to_vec(),
-        _ => (0..10).map(|d| d.to_string()).collect(),
-    };
-    let config = ModelConfig::mirrored(784, 8, &[512, 256]);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let vae = Vae::init(&config, &mut rng)?;
-    let n = 100;
-    let atlas = Atlas {
-        pixels: (0..n * 784).map(|_| rng.random::<u8>()).collect(),
-        labels: (0..n).map(|i| (i % class_names.len()) as u8).collect(),
-        mu: (0..n * 8)
-            .map(|_| StandardNormal.sample(&mut rng))
-            .collect(),
-    };
-    let meta = Metadata {
-        format_version: FORMAT_VERSION,
-        dataset: dataset.to_string(),
-        class_names,
-        width: 28,
-        height: 28,
-        latent_dim: 8,
-        encoder_hidden: config.encoder_hidden.clone(),
-        decoder_hidden: config.decoder_hidden.clone(),
-        activation: Activation::Relu,
-        likelihood: Likelihood::Bernoulli,
-        latent_mean: vec![0.0; 8],
-        latent_std: vec![1.0; 8],
-        metrics: None,
-        training: None,
-    };
-    let bytes = format::save(&ModelFile {
-        meta,
-        vae,
-        atlas: Some(atlas),
-    })?;
-    if let Some(dir) = std::path::Path::new(out).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    format::write_atomic(std::path::Path::new(out), &bytes)?;
-    println!("wrote untrained {dataset} stand-in model to {out}");
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["--dev-model", dataset, out] => write_dev_model(dataset, out),
         [model_path, out] if !model_path.starts_with('-') => write_reference(model_path, out),
         _ => {
-            eprintln!(
-                "usage: web_reference MODEL.safetensors OUT.json\n       web_reference --dev-model DATASET OUT.safetensors"
-            );
+            eprintln!("usage: web_reference MODEL.safetensors OUT.json");
             return ExitCode::from(2);
         }
     };
