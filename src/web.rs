@@ -120,10 +120,6 @@ impl Model {
             )));
         }
         check_finite("z", z)?;
-        self.decode_unchecked(z, n)
-    }
-
-    fn decode_unchecked(&self, z: &[f32], n: usize) -> Result<Vec<f32>, JsError> {
         let mut pixels = vec![0.0; n * self.pixels_per_image()];
         let sink = PixelSink::Intensities(&mut pixels);
         self.decoder
