@@ -1,4 +1,4 @@
-// The large decoded image: one canvas at the model's pixel size, scaled up crisply by CSS.
+// Decoded images on canvases: one at the model's pixel size (scaled up crisply by CSS), or a sheet of them.
 
 /** Draws intensities in [0, 1] (row-major, width*height) as white-on-black pixels. */
 export function drawIntensities(canvas, pixels, width, height) {
@@ -16,4 +16,19 @@ export function drawIntensities(canvas, pixels, width, height) {
     rgba[4 * i + 3] = 255;
   }
   canvas.getContext('2d').putImageData(image, 0, 0);
+}
+
+/** Lays `count` decoded images (intensities, one after another) out as a sheet `columns` images wide. */
+export function tileIntensities(pixels, count, columns, width, height) {
+  const rows = Math.ceil(count / columns);
+  const sheetWidth = columns * width;
+  const sheet = new Float32Array(sheetWidth * rows * height);
+  for (let k = 0; k < count; k++) {
+    const [row, col] = [Math.floor(k / columns), k % columns];
+    for (let y = 0; y < height; y++) {
+      const line = pixels.subarray((k * height + y) * width, (k * height + y + 1) * width);
+      sheet.set(line, (row * height + y) * sheetWidth + col * width);
+    }
+  }
+  return { sheet, sheetWidth, sheetHeight: rows * height };
 }

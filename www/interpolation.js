@@ -1,6 +1,6 @@
 // The interpolation strip: N images decoded along the path from A to B, a scrubber, play/pause, lerp or slerp.
 
-import { drawIntensities } from './image-view.js';
+import { drawIntensities, tileIntensities } from './image-view.js';
 import { interpolationPoints, lerp, slerp } from './latent.js';
 import { STEPS_RANGE } from './url-state.js';
 
@@ -45,15 +45,8 @@ export function mountInterpolation(
     const result = await decoder.decode(points.flat(), steps, 'strip');
     if (!result || mine !== stripSerial) return;
     const { width, height } = state.model.meta;
-    const tiles = new Float32Array(steps * width * height);
-    // Lay the images side by side: row y of the strip holds row y of every image.
-    for (let i = 0; i < steps; i++) {
-      for (let y = 0; y < height; y++) {
-        const from = result.pixels.subarray((i * height + y) * width, (i * height + y + 1) * width);
-        tiles.set(from, y * steps * width + i * width);
-      }
-    }
-    drawIntensities(strip, tiles, steps * width, height);
+    const { sheet, sheetWidth, sheetHeight } = tileIntensities(result.pixels, steps, steps, width, height);
+    drawIntensities(strip, sheet, sheetWidth, sheetHeight);
     strip.dataset.serial = String(mine);
     strip.dataset.steps = String(steps);
     drawPreview();

@@ -1,6 +1,6 @@
 // Traversal strips: one row per latent dim, sweeping that dim across its slider range while the others stay at z.
 
-import { drawIntensities } from './image-view.js';
+import { drawIntensities, tileIntensities } from './image-view.js';
 import { sliderRange } from './latent.js';
 
 /** Images per row. */
@@ -46,16 +46,9 @@ export function mountTraversal({ canvas, labels }, store, decoder, onError) {
     const result = await decoder.decode(traversalPoints(meta, state.z), rows * TRAVERSAL_STEPS, 'traversal');
     if (!result) return;
     const { width, height } = meta;
-    const sheetWidth = TRAVERSAL_STEPS * width;
-    const sheet = new Float32Array(sheetWidth * rows * height);
-    for (let k = 0; k < rows * TRAVERSAL_STEPS; k++) {
-      const [row, col] = [Math.floor(k / TRAVERSAL_STEPS), k % TRAVERSAL_STEPS];
-      for (let y = 0; y < height; y++) {
-        const line = result.pixels.subarray((k * height + y) * width, (k * height + y + 1) * width);
-        sheet.set(line, (row * height + y) * sheetWidth + col * width);
-      }
-    }
-    drawIntensities(canvas, sheet, sheetWidth, rows * height);
+    const count = rows * TRAVERSAL_STEPS;
+    const { sheet, sheetWidth, sheetHeight } = tileIntensities(result.pixels, count, TRAVERSAL_STEPS, width, height);
+    drawIntensities(canvas, sheet, sheetWidth, sheetHeight);
   }
 
   function update() {
