@@ -62,6 +62,11 @@ impl DatasetKind {
         }
     }
 
+    /// Where `make data` puts this dataset, relative to the project root.
+    pub fn default_dir(self) -> std::path::PathBuf {
+        std::path::Path::new("data").join(self.name())
+    }
+
     /// Human-readable class names, in label order.
     pub fn class_names(self) -> Vec<String> {
         let names: &[&str] = match self {

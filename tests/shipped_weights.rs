@@ -1,7 +1,5 @@
 //! The shipped models load, and still reach the test figures recorded in them and the quality targets.
 
-use std::path::Path;
-
 use vae_explorer::data::DatasetKind;
 use vae_explorer::format;
 use vae_explorer::package::measure;
@@ -15,7 +13,7 @@ fn check(name: &str, kind: DatasetKind, target_neg_elbo: f64) {
     let atlas = file.atlas.as_ref().expect("shipped files carry an atlas");
     assert!(atlas.len() >= 997, "atlas has {} images", atlas.len());
     let recorded = file.meta.metrics.clone().expect("recorded metrics");
-    let dir = Path::new("data").join(kind.name());
+    let dir = kind.default_dir();
     let test = kind.load(&dir).expect("run `make data` first").test;
     let now = measure(&file.vae, &test, 0).unwrap();
     println!(

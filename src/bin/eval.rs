@@ -1,6 +1,6 @@
 //! Measures a weights file on its dataset's held-out test split.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
 use vae_explorer::data::DatasetKind;
@@ -43,10 +43,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             meta.dataset
         )
     })?;
-    let dir = args
-        .data
-        .clone()
-        .unwrap_or_else(|| Path::new("data").join(kind.name()));
+    let dir = args.data.clone().unwrap_or_else(|| kind.default_dir());
     let test = kind
         .load(&dir)
         .map_err(|e| format!("{e}\n(run `make data` to fetch the datasets)"))?

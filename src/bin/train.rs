@@ -196,10 +196,7 @@ fn run(args: &Args) -> Result<bool, AnyError> {
             args.dataset
         )
     })?;
-    let data_dir = args
-        .data
-        .clone()
-        .unwrap_or_else(|| Path::new("data").join(kind.name()));
+    let data_dir = args.data.clone().unwrap_or_else(|| kind.default_dir());
     let out = args
         .out
         .clone()
