@@ -6,6 +6,9 @@ DATA := data
 FASHION_FILES := $(addprefix $(DATA)/fashion/,train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
 DIGIT_FILES := $(foreach d,0 1 2 3 4 5 6 7 8 9,$(DATA)/digits/$(d).json)
 TRAIN := target/release/train
+# The library's sources (what the wasm builds compile) and the command-line edges.
+LIB_SOURCES := $(shell find src -name '*.rs' -not -path 'src/bin/*')
+BIN_SOURCES := $(wildcard src/bin/*.rs)
 
 .PHONY: help data weights train-digits train-fashion eval bench-train test test-core lint setup-rust
 .PHONY: setup-fuzz fuzz test-fuzz
@@ -31,7 +34,7 @@ $(DIGIT_FILES) &:
 	@rm -rf $(DATA)/.digits-tmp
 
 ## ---- training (the exact commands behind weights/) ----
-$(TRAIN): $(wildcard src/*.rs src/bin/*.rs) Cargo.toml
+$(TRAIN): $(LIB_SOURCES) $(BIN_SOURCES) Cargo.toml
 	$(CARGO) build --release --bin train --bin eval
 
 train-digits: data $(TRAIN) ## Train the shipped digits model into weights/digits.safetensors
@@ -68,7 +71,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 setup-chromium:
 	@[ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y chromium chromium-driver; }
 
-$(PKG_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
+$(PKG_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
 	$(CARGO) build --profile wasm-release --lib --target wasm32-unknown-unknown
 	wasm-bindgen --target web --out-dir www/pkg $(WASM_RAW)
 	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs www/pkg
@@ -88,7 +91,7 @@ setup-nightly:
 	@rustup +nightly target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown --toolchain nightly
 	@rustup +nightly component list --installed | grep -q '^rust-src' || rustup component add rust-src --toolchain nightly
 
-$(PKG_THREADS_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock | setup-nightly setup-wasm-bindgen setup-node
+$(PKG_THREADS_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock | setup-nightly setup-wasm-bindgen setup-node
 	RUSTFLAGS='$(THREADS_RUSTFLAGS)' $(CARGO) +nightly build --profile wasm-release --lib --target wasm32-unknown-unknown \
 	  --features threads -Z build-std=panic_abort,std --target-dir $(THREADS_TARGET_DIR)
 	wasm-bindgen --target web --out-dir $(PKG_THREADS) $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
@@ -101,7 +104,7 @@ build: $(PKG_WASM) $(PKG_THREADS_WASM) ## Build the wasm modules into www/pkg an
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
 	python3 tests/serve.py --port $(PORT)
 
-$(WEB_REFERENCE): weights/digits.safetensors $(wildcard src/*.rs src/bin/web_reference.rs) Cargo.toml
+$(WEB_REFERENCE): weights/digits.safetensors $(LIB_SOURCES) src/bin/web_reference.rs Cargo.toml
 	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.safetensors $@
 
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)

@@ -1,13 +1,8 @@
-//! vae-explorer: a variational autoencoder core (model, weights format, datasets) and its edges.
+//! vae-explorer: a variational autoencoder core (model, weights format, datasets), its trainer,
+//! and the browser's side; the command-line edges live in `src/bin/`.
+//!
+//! Data flows one way: `core` knows nothing of `train` or `web`, and `train` nothing of `web`.
 
-pub mod data;
-pub mod fast_decode;
-pub mod format;
-pub mod metrics;
-pub mod model;
-pub mod ops;
-pub mod package;
-pub mod plot;
+pub mod core;
 pub mod train;
-#[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -1,8 +1,8 @@
 //! The shipped models load, and still reach the test figures recorded in them and the quality targets.
 
-use vae_explorer::data::DatasetKind;
-use vae_explorer::format;
-use vae_explorer::package::measure;
+use vae_explorer::core::data::DatasetKind;
+use vae_explorer::core::format;
+use vae_explorer::train::export::measure;
 
 /// Loads a shipped model, re-measures it on its test split and compares with the file and the target.
 fn check(name: &str, kind: DatasetKind, target_neg_elbo: f64) {

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vae_explorer::format::{self, ModelFile};
+use vae_explorer::core::format::{self, ModelFile};
+
+mod common;
+use common::dir_entries;
 
 const TRAIN: &str = env!("CARGO_BIN_EXE_train");
 
@@ -81,15 +84,6 @@ fn wait_for(path: &Path, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(2));
     }
     true
-}
-
-fn dir_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// The training state a checkpoint records, checked through the same loader `--resume` uses.

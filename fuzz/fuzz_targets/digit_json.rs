@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vae_explorer::data;
+use vae_explorer::core::data;
 
 fuzz_target!(|input: &[u8]| {
     if let Ok(pixels) = data::read_digit_json(input, "digits") {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vae_explorer::data;
+use vae_explorer::core::data;
 
 fuzz_target!(|input: &[u8]| {
     let Some((split, rest)) = input.split_first_chunk::<2>() else {

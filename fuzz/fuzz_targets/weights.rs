@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vae_explorer::fast_decode::{PackedDecoder, PixelSink};
-use vae_explorer::{format, model};
+use vae_explorer::web::packed_decoder::{PackedDecoder, PixelSink};
+use vae_explorer::core::{format, model};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(file) = format::load(data) {

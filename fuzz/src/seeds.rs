@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::Path;
 
 use rand::SeedableRng;
-use vae_explorer::data::DatasetKind;
-use vae_explorer::format::{self, Atlas, ModelFile};
-use vae_explorer::model::{ModelConfig, Vae};
-use vae_explorer::package::bare_metadata;
+use vae_explorer::core::data::DatasetKind;
+use vae_explorer::core::format::{self, Atlas, ModelFile};
+use vae_explorer::core::model::{ModelConfig, Vae};
+use vae_explorer::train::export::bare_metadata;
 
 /// A tiny valid weights file: 4x4 images, a 2-dim latent, one hidden layer of 3, with or without an atlas.
 fn weights(atlas: bool, extras: bool) -> Vec<u8> {

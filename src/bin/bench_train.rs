@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use vae_explorer::data::DatasetKind;
-use vae_explorer::model::ModelConfig;
+use vae_explorer::core::data::DatasetKind;
+use vae_explorer::core::model::ModelConfig;
 use vae_explorer::train::{TrainOptions, Trainer};
 
 /// Command-line options.
@@ -72,7 +72,8 @@ fn time_kernel(name: &str, calls: usize, mut f: impl FnMut() -> candle_core::Res
 /// Seconds per epoch of each kernel the training step runs, alone, at the recipe's shapes.
 fn time_kernels(args: &Args, steps: usize) -> candle_core::Result<()> {
     use candle_core::{DType, Device, Tensor, Var};
-    use vae_explorer::ops::{self, Act, Adam, AdamParams};
+    use vae_explorer::core::model::Activation;
+    use vae_explorer::train::kernels::{self, Adam, AdamParams};
     let (n, d, h, l) = (args.batch, 784, args.hidden, args.latent);
     let dev = Device::Cpu;
     let x = Tensor::rand(0f32, 1.0, (n, d), &dev)?;
@@ -99,7 +100,7 @@ fn time_kernels(args: &Args, steps: usize) -> candle_core::Result<()> {
     });
     time_kernel("bias + relu, 2x [n,h]", steps, || {
         for _ in 0..2 {
-            ops::bias_act_(&hid.copy()?, &bias, Act::Relu)?;
+            kernels::bias_act_(&hid.copy()?, &bias, Some(Activation::Relu))?;
         }
         Ok(())
     });
@@ -108,20 +109,16 @@ fn time_kernels(args: &Args, steps: usize) -> candle_core::Result<()> {
         hid.copy().map(drop)
     });
     time_kernel("bias (identity) [n,784]", steps, || {
-        ops::bias_act_(
-            &logits.copy()?,
-            &Tensor::zeros(d, DType::F32, &dev)?,
-            Act::Identity,
-        )
+        kernels::bias_act_(&logits.copy()?, &Tensor::zeros(d, DType::F32, &dev)?, None)
     });
     time_kernel("relu backward + bias grad, 2x [n,h]", steps, || {
         for _ in 0..2 {
-            ops::act_backward_(&hid.copy()?, &hid, Act::Relu)?;
+            kernels::act_backward_(&hid.copy()?, &hid, Activation::Relu)?;
         }
         Ok(())
     });
     time_kernel("bce with logits + grad [n,784]", steps, || {
-        ops::bce_with_logits_grad(&logits, &x, 1.0).map(drop)
+        kernels::bce_with_logits_grad(&logits, &x, 1.0).map(drop)
     });
     let vars = [(d, h), (h, 2 * l), (l, h), (h, d)]
         .iter()

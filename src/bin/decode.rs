@@ -9,8 +9,8 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use candle_core::Tensor;
-use vae_explorer::format;
-use vae_explorer::model::matrix;
+use vae_explorer::core::format;
+use vae_explorer::core::model::matrix;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 

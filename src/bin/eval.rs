@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use vae_explorer::data::DatasetKind;
-use vae_explorer::format;
-use vae_explorer::metrics::active_units;
-use vae_explorer::package::measure;
+use vae_explorer::core::data::DatasetKind;
+use vae_explorer::core::format;
+use vae_explorer::core::metrics::active_units;
+use vae_explorer::train::export::measure;
 
 /// Command-line options.
 #[derive(Parser, Debug)]

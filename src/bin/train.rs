@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use vae_explorer::data::{DatasetKind, Split};
-use vae_explorer::format::{self, ModelFile, TrainingInfo};
-use vae_explorer::metrics::{active_units, elbo, ElboTerms};
-use vae_explorer::model::{Activation, ModelConfig};
-use vae_explorer::package::{bare_metadata, model_file, EVAL_SEED};
-use vae_explorer::plot::{line_chart_svg, Series};
+use vae_explorer::core::data::{DatasetKind, Split};
+use vae_explorer::core::format::{self, ModelFile, TrainingInfo};
+use vae_explorer::core::metrics::{active_units, elbo, ElboTerms};
+use vae_explorer::core::model::{Activation, ModelConfig};
+use vae_explorer::train::export::{bare_metadata, model_file, EVAL_SEED};
+use vae_explorer::train::plot::{line_chart_svg, Series};
 use vae_explorer::train::{Progress, TrainOptions, Trainer};
 
 /// Command-line options.
@@ -100,7 +100,7 @@ struct DataIdentity {
 }
 
 impl DataIdentity {
-    fn of(folder: &Path, limit: usize, train: &vae_explorer::data::Dataset) -> Self {
+    fn of(folder: &Path, limit: usize, train: &vae_explorer::core::data::Dataset) -> Self {
         DataIdentity {
             folder: folder.display().to_string(),
             limit,

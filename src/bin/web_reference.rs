@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
-use vae_explorer::format::{self, Metadata};
-use vae_explorer::model::{self, Vae};
+use vae_explorer::core::format::{self, Metadata};
+use vae_explorer::core::model::{self, Vae};
+use vae_explorer::web::grid::GridSweep;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -34,18 +35,16 @@ fn reference_z(meta: &Metadata) -> Vec<f32> {
     z
 }
 
-/// An independent native rendering of `Model::decode_grid`, to check the wasm one's layout and values.
-fn reference_grid(vae: &Vae, meta: &Metadata, grid: &GridArgs) -> BoxResult<Vec<u8>> {
+/// A native rendering of `Model::decode_grid` through candle's decoder, with its own tiling, to
+/// check the wasm kernel's layout and values.
+fn reference_grid(vae: &Vae, meta: &Metadata, grid: &GridSweep) -> BoxResult<Vec<u8>> {
     let (w, h, latent) = (meta.width, meta.height, meta.latent_dim);
-    let centre =
-        |from: f32, to: f32, i: usize, n: usize| from + (to - from) * (i as f32 + 0.5) / n as f32;
+    let cells = grid.latents(&meta.latent_mean);
     let mut rgba = vec![255u8; grid.cols * w * grid.rows * h * 4];
     for row in 0..grid.rows {
         for col in 0..grid.cols {
-            let mut z = meta.latent_mean.clone();
-            z[grid.x_dim] = centre(grid.x_min, grid.x_max, col, grid.cols);
-            z[grid.y_dim] = centre(grid.y_max, grid.y_min, row, grid.rows);
-            let image = decode(vae, &z, latent)?;
+            let cell = row * grid.cols + col;
+            let image = decode(vae, &cells[cell * latent..(cell + 1) * latent], latent)?;
             for py in 0..h {
                 for px in 0..w {
                     let v = (image[py * w + px].clamp(0.0, 1.0) * 255.0).round() as u8;
@@ -58,24 +57,13 @@ fn reference_grid(vae: &Vae, meta: &Metadata, grid: &GridArgs) -> BoxResult<Vec<
     Ok(rgba)
 }
 
-struct GridArgs {
-    x_dim: usize,
-    y_dim: usize,
-    x_min: f32,
-    x_max: f32,
-    y_min: f32,
-    y_max: f32,
-    cols: usize,
-    rows: usize,
-}
-
 fn write_reference(model_path: &str, out: &str) -> BoxResult<()> {
     let file = format::load(&std::fs::read(model_path)?)?;
     let meta = &file.meta;
     let latent = meta.latent_dim;
     let z = reference_z(meta);
     let pixels = decode(&file.vae, &z, latent)?;
-    let grid = GridArgs {
+    let grid = GridSweep {
         x_dim: 0,
         y_dim: 2.min(latent - 1).max(1),
         x_min: -2.0,

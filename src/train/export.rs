@@ -2,12 +2,14 @@
 
 use candle_core::Result;
 
-use crate::data::{Dataset, DatasetKind};
-use crate::format::{
+use crate::core::data::{Dataset, DatasetKind};
+use crate::core::format::{
     Atlas, Likelihood, Metadata, Metrics, ModelFile, TrainingInfo, FORMAT_VERSION,
 };
-use crate::metrics::{active_units, column_stats, elbo, encode_means, importance_weighted_nll};
-use crate::model::Vae;
+use crate::core::metrics::{
+    active_units, column_stats, elbo, encode_means, importance_weighted_nll,
+};
+use crate::core::model::Vae;
 
 /// Seed of the noise used for held-out metrics, fixed so that figures are repeatable.
 pub const EVAL_SEED: u64 = 12345;

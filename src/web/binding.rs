@@ -7,14 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::Tensor;
 use wasm_bindgen::prelude::*;
 
-use crate::fast_decode::{PackedDecoder, PixelSink};
-use crate::format::{self, ModelFile};
-use crate::model;
+use crate::core::format::{self, ModelFile};
+use crate::core::model;
+use crate::web::grid::GridSweep;
+use crate::web::packed_decoder::{PackedDecoder, PixelSink};
 
 /// Most images one `decode` or `encode` call may produce (bounds memory on careless calls).
 const MAX_BATCH: usize = 4_096;
-/// Most cells along one side of `decode_grid`.
-const MAX_GRID_SIDE: usize = 64;
 
 /// Set once the page has started rayon's pool of wasm threads; until then every decode runs serially.
 static THREAD_POOL: AtomicBool = AtomicBool::new(false);
@@ -49,15 +48,6 @@ fn check_finite(name: &str, values: &[f32]) -> Result<(), JsError> {
         ))),
         None => Ok(()),
     }
-}
-
-fn check_range(name: &str, min: f32, max: f32) -> Result<(), JsError> {
-    if !(min.is_finite() && max.is_finite() && min < max) {
-        return Err(JsError::new(&format!(
-            "{name} range [{min}, {max}] must be finite with min < max"
-        )));
-    }
-    Ok(())
 }
 
 /// A loaded VAE, as seen from JavaScript.
@@ -130,7 +120,7 @@ impl Model {
     /// Decodes a `cols` x `rows` sweep of two latent dims into one RGBA image, row 0 (top) at `y_max`.
     ///
     /// Every cell starts from `base_z`; dim `x_dim` goes from `x_min` (left) to `x_max` (right) and
-    /// dim `y_dim` from `y_max` (top) to `y_min` (bottom), sampled at cell centres: `min + (max - min) * (i + 0.5) / count`.
+    /// dim `y_dim` from `y_max` (top) to `y_min` (bottom), sampled at cell centres (`web::grid`).
     /// The image is `cols*width` pixels wide and `rows*height` high; gray = 255 * intensity.
     #[allow(clippy::too_many_arguments)]
     pub fn decode_grid(
@@ -153,39 +143,18 @@ impl Model {
             )));
         }
         check_finite("base_z", base_z)?;
-        for (name, dim) in [("x_dim", x_dim), ("y_dim", y_dim)] {
-            if dim >= latent {
-                return Err(JsError::new(&format!(
-                    "{name} = {dim} is out of range: dims are 0..{latent}"
-                )));
-            }
-        }
-        if x_dim == y_dim {
-            return Err(JsError::new(&format!(
-                "x_dim and y_dim are both {x_dim}; the grid needs two different dims"
-            )));
-        }
-        check_range("x", x_min, x_max)?;
-        check_range("y", y_min, y_max)?;
-        for (name, side) in [("cols", cols), ("rows", rows)] {
-            if side == 0 || side > MAX_GRID_SIDE {
-                return Err(JsError::new(&format!(
-                    "{name} = {side}: the grid takes 1..={MAX_GRID_SIDE} cells per side"
-                )));
-            }
-        }
-        let n = cols * rows;
-        let mut z = Vec::with_capacity(n * latent);
-        for row in 0..rows {
-            let y = grid_value(y_max, y_min, row, rows);
-            for col in 0..cols {
-                let x = grid_value(x_min, x_max, col, cols);
-                let start = z.len();
-                z.extend_from_slice(base_z);
-                z[start + x_dim] = x;
-                z[start + y_dim] = y;
-            }
-        }
+        let sweep = GridSweep {
+            x_dim,
+            y_dim,
+            x_min,
+            x_max,
+            y_min,
+            y_max,
+            cols,
+            rows,
+        };
+        sweep.check(latent).map_err(|e| JsError::new(&e))?;
+        let (n, z) = (cols * rows, sweep.latents(base_z));
         let (width, height) = (self.width(), self.height());
         let mut rgba = vec![0u8; n * width * height * 4];
         let sink = PixelSink::Tiles {
@@ -299,9 +268,4 @@ impl Model {
 /// A tensor's values as one flat vector.
 fn flat(t: &Tensor) -> candle_core::Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
-}
-
-/// The value at cell `index` of `count` cells spanning `from`..`to`, taken at the cell's centre.
-fn grid_value(from: f32, to: f32, index: usize, count: usize) -> f32 {
-    from + (to - from) * (index as f32 + 0.5) / count.max(1) as f32
 }

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Result, Tensor, D};
+use candle_core::{Device, Result, Tensor, D};
+use rand_distr::{Distribution, StandardNormal};
 
 /// The nonlinearity between hidden layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -288,16 +289,19 @@ pub fn matrix(values: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
     Tensor::from_slice(values, (rows, cols), &Device::Cpu)
 }
 
-/// Converts a tensor to f32 on the CPU, whatever dtype it came in.
-pub fn to_f32(t: &Tensor) -> Result<Tensor> {
-    t.to_dtype(DType::F32)
+/// `rows * cols` draws from N(0, 1) as a `[rows, cols]` tensor: the reparameterisation's noise,
+/// drawn from the caller's seeded RNG so that training and metrics are repeatable.
+pub fn normal_noise(rng: &mut impl rand::Rng, rows: usize, cols: usize) -> Result<Tensor> {
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|_| StandardNormal.sample(rng))
+        .collect();
+    matrix(&values, rows, cols)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardNormal};
 
     fn small() -> ModelConfig {
         ModelConfig::mirrored(6, 3, &[5, 4])

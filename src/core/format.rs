@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::model::{Activation, ModelConfig, Vae};
+use crate::core::model::{Activation, ModelConfig, Vae};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

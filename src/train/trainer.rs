@@ -4,12 +4,11 @@ use candle_core::{DType, Result, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
-use crate::data::Dataset;
-use crate::model::{matrix, Dense, ModelConfig, Vae};
-use crate::ops::{
-    act_backward_, bce_with_logits_grad, bias_act_, reparam_kl, reparam_kl_backward, Act, Adam,
+use crate::core::data::Dataset;
+use crate::core::model::{matrix, normal_noise, Dense, ModelConfig, Vae};
+use crate::train::kernels::{
+    act_backward_, bce_with_logits_grad, bias_act_, reparam_kl, reparam_kl_backward, Adam,
     AdamParams,
 };
 
@@ -44,14 +43,6 @@ fn rng_for(seed: u64, stream: Stream, index: u64) -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(seed ^ (stream as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     rng.set_stream(index);
     rng
-}
-
-/// `n` draws from N(0, 1) as a `[rows, cols]` tensor.
-pub fn normal_noise(rng: &mut impl rand::Rng, rows: usize, cols: usize) -> Result<Tensor> {
-    let values: Vec<f32> = (0..rows * cols)
-        .map(|_| StandardNormal.sample(rng))
-        .collect();
-    matrix(&values, rows, cols)
 }
 
 /// Copies the listed images of `data` into one `[n, pixels]` tensor.
@@ -150,7 +141,7 @@ fn loss_and_grads(
     kl_weight: f64,
     sink: &mut dyn FnMut(usize, Tensor) -> Result<()>,
 ) -> Result<f64> {
-    let act = Act::from(vae.config.activation);
+    let act = vae.config.activation;
     let enc: Vec<&Dense> = vae
         .encoder
         .hidden
@@ -169,7 +160,7 @@ fn loss_and_grads(
         for (i, layer) in layers.iter().enumerate() {
             let y = inputs[i].matmul(&layer.weight)?;
             let last = i + 1 == layers.len();
-            bias_act_(&y, &layer.bias, if last { Act::Identity } else { act })?;
+            bias_act_(&y, &layer.bias, (!last).then_some(act))?;
             if last {
                 return Ok((inputs, y));
             }
@@ -340,7 +331,7 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{bce_with_logits_per_image, kl_per_image, Activation};
+    use crate::core::model::{bce_with_logits_per_image, kl_per_image, Activation};
     use candle_core::Device;
 
     fn options(seed: u64) -> TrainOptions {
@@ -460,7 +451,7 @@ mod tests {
     #[test]
     fn training_on_real_images_lowers_the_loss() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion");
-        let split = crate::data::DatasetKind::Fashion
+        let split = crate::core::data::DatasetKind::Fashion
             .load(&dir)
             .expect("Fashion-MNIST in data/fashion (run `make data`)");
         let data = split.train.take(512);

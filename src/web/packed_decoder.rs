@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use candle_core::Result;
 
-use crate::model::{Activation, Dense, Mlp};
+use crate::core::model::{Activation, Dense, Mlp};
 
 /// Output columns per weight panel: two 4-lane vectors.
 const PANEL: usize = 8;
@@ -543,7 +543,7 @@ impl PackedDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{matrix, ModelConfig, Vae};
+    use crate::core::model::{matrix, ModelConfig, Vae};
     use rand::SeedableRng;
 
     fn model(latent: usize, hidden: &[usize], pixels: usize, activation: Activation) -> Vae {

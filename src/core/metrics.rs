@@ -4,9 +4,8 @@ use candle_core::{Result, Tensor, D};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::Dataset;
-use crate::model::{bce_with_logits_per_image, kl_per_image, matrix, Vae};
-use crate::train::normal_noise;
+use crate::core::data::Dataset;
+use crate::core::model::{bce_with_logits_per_image, kl_per_image, matrix, normal_noise, Vae};
 
 const EVAL_BATCH: usize = 500;
 

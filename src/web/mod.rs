@@ -1,0 +1,7 @@
+//! The browser's side: the packed decoder kernel and the grid sweep (compiled natively too, so
+//! tests compare them with the candle model), and the wasm binding that wraps them.
+
+#[cfg(target_arch = "wasm32")]
+pub mod binding;
+pub mod grid;
+pub mod packed_decoder;
