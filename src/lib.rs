@@ -3,6 +3,9 @@
 //!
 //! Data flows one way: `core` knows nothing of `train` or `web`, and `train` nothing of `web`.
 
+// Every public item says why it exists (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
+
 pub mod core;
 pub mod train;
 pub mod web;

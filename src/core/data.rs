@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// Why a dataset could not be read.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant's message documents it
 pub enum DataError {
     #[error("{path}: {source}")]
     Io {

@@ -20,6 +20,7 @@ const MAX_SIDE: usize = 1_024;
 
 /// Why a weights file was refused.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant's message documents it
 pub enum FormatError {
     #[error("not a safetensors file: {0}")]
     Safetensors(String),
