@@ -71,7 +71,7 @@ setup-chromium:
 $(PKG_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
 	$(CARGO) build --profile wasm-release --lib --target wasm32-unknown-unknown
 	wasm-bindgen --target web --out-dir www/pkg $(WASM_RAW)
-	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs www/pkg
+	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs www/pkg
 
 # The threaded build (both cores, for cross-origin isolated pages): nightly, std rebuilt with atomics, shared memory.
 # www/worker.js loads it when the page is isolated and falls back to www/pkg otherwise.
@@ -94,12 +94,12 @@ $(PKG_THREADS_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock | setup-nightly 
 	wasm-bindgen --target web --out-dir $(PKG_THREADS) $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
 	@# Without a bundler, wasm-bindgen-rayon's worker imports '../../..', a folder: point it at the bindings.
 	sed -i "s#import('../../..')#import('../../../vae_explorer.js')#" $(PKG_THREADS)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
-	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs $(PKG_THREADS)
+	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(PKG_THREADS)
 
 build: $(PKG_WASM) $(PKG_THREADS_WASM) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid)
 
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
-	python3 tests/serve.py --port $(PORT)
+	python3 tools/serve.py --port $(PORT)
 
 $(WEB_REFERENCE): weights/digits.safetensors $(wildcard src/*.rs src/bin/web_reference.rs) Cargo.toml
 	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.safetensors $@

@@ -15,9 +15,9 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run',
 ];
 
-/** Starts tests/serve.py on a free port; resolves to { url, stop }. WEIGHTS_DIR overrides weights/. */
+/** Starts tools/serve.py on a free port; resolves to { url, stop }. WEIGHTS_DIR overrides weights/. */
 export function startServer() {
-  const args = [join(ROOT, 'tests', 'serve.py'), '--port', '0'];
+  const args = [join(ROOT, 'tools', 'serve.py'), '--port', '0'];
   if (process.env.WEIGHTS_DIR) args.push('--weights', process.env.WEIGHTS_DIR);
   const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {

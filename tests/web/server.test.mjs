@@ -49,7 +49,7 @@ test('binds to 127.0.0.1 only, by default', async () => {
 
 test('--bind to a non-loopback address warns; a bad address is a clear error', async () => {
   const run = (args) => new Promise((resolve) => {
-    const child = spawn('python3', [join(ROOT, 'tests', 'serve.py'), '--port', '0', ...args]);
+    const child = spawn('python3', [join(ROOT, 'tools', 'serve.py'), '--port', '0', ...args]);
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => { out += c; });
@@ -102,7 +102,8 @@ test('refuses path traversal and anything outside index.html, www/ and weights/'
     '/www/%00main.js',
     '/Cargo.toml',
     '/src/web.rs',
-    '/tests/serve.py',
+    '/tools/serve.py',
+    '/tests/web/harness.mjs',
     '/.git/config',
     '/www/',
     '/weights/',
