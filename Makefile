@@ -83,6 +83,9 @@ THREADS_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+mutable-globals,+s
   -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
   -C link-arg=--export=__tls_base --cfg getrandom_backend="wasm_js"
 
+RAYON_IMPORT_FROM := import('../../..')
+RAYON_IMPORT_TO := import('../../../vae_explorer.js')
+
 setup-nightly:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@rustup +nightly target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown --toolchain nightly
@@ -93,7 +96,14 @@ $(PKG_THREADS_WASM): $(wildcard src/*.rs) Cargo.toml Cargo.lock | setup-nightly 
 	  --features threads -Z build-std=panic_abort,std --target-dir $(THREADS_TARGET_DIR)
 	wasm-bindgen --target web --out-dir $(PKG_THREADS) $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
 	@# Without a bundler, wasm-bindgen-rayon's worker imports '../../..', a folder: point it at the bindings.
-	sed -i "s#import('../../..')#import('../../../vae_explorer.js')#" $(PKG_THREADS)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
+	@# The patch must match exactly once; otherwise the build fails (and make retries it next time).
+	@set -- $(PKG_THREADS)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js; helper=$$1; \
+	  fail() { echo "error: wasm-bindgen-rayon's worker helper: $$1 (unpatched, the thread pool hangs: update this patch)" >&2; rm -f $@; exit 1; }; \
+	  [ $$# -eq 1 ] && [ -f "$$helper" ] || fail "expected one workerHelpers.js, found: $$*"; \
+	  [ "$$(grep -cF "$(RAYON_IMPORT_FROM)" "$$helper")" -eq 1 ] || fail "$$helper does not hold $(RAYON_IMPORT_FROM) exactly once"; \
+	  sed -i "s#$(RAYON_IMPORT_FROM)#$(RAYON_IMPORT_TO)#" "$$helper"; \
+	  ! grep -qF "$(RAYON_IMPORT_FROM)" "$$helper" && grep -qF "$(RAYON_IMPORT_TO)" "$$helper" || fail "$$helper still holds $(RAYON_IMPORT_FROM) after the patch"; \
+	  echo "patched $$helper: $(RAYON_IMPORT_FROM) -> $(RAYON_IMPORT_TO)"
 	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(PKG_THREADS)
 
 build: $(PKG_WASM) $(PKG_THREADS_WASM) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid)
