@@ -16,7 +16,7 @@
 
 import { readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { ROOT, startServer, launchChromium } from './harness.mjs';
+import { ROOT, withServerAndBrowser } from './harness.mjs';
 import { readDecoder, referenceDecode, decoderToOnnx, checkOnnx } from './peer-models.mjs';
 
 const WEIGHTS = join(ROOT, 'weights', 'digits.safetensors');
@@ -337,8 +337,6 @@ function printTable(title, result) {
   for (const side of GRIDS) row(`grid frame ${side}x${side} (decode + RGBA + draw)`, result.frameMs[side]);
 }
 
-const server = await startServer();
-const browser = await launchChromium();
 const checkRows = 4;
 const reference = referenceDecode(decoder.layers, (() => {
   // The same first rows the page decodes for its checks (latents(n) with salt 0).
@@ -347,7 +345,7 @@ const reference = referenceDecode(decoder.layers, (() => {
   for (let i = 0; i < checkRows; i++) for (let d = 0; d < latent; d++) z[i * latent + d] = mean[d] + 2.5 * std[d] * Math.sin(1.3 * i + 0.7 * d);
   return z;
 })(), checkRows);
-try {
+await withServerAndBrowser(async ({ server, browser }) => {
   console.log(`Chromium ${browser.version()}; ${ROUNDS} interleaved rounds per figure (median of per-round means)`);
   for (const threads of [1, 2]) {
     const page = await browser.newPage();
@@ -378,7 +376,4 @@ try {
     );
   }
   console.log(`\npackages: @tensorflow/tfjs ${version('@tensorflow/tfjs')}, @tensorflow/tfjs-backend-wasm ${version('@tensorflow/tfjs-backend-wasm')}, onnxruntime-web ${version('onnxruntime-web')}`);
-} finally {
-  await browser.close();
-  await server.stop();
-}
+});

@@ -4,11 +4,11 @@
 // The malformed files are built here from the shipped digits model and written to
 // target/web/malformed/, which the test server serves as /weights/ (with copies of the shipped models).
 
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, startServer, launchChromium, openExplorer } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
 
 const CORPUS = join(ROOT, 'target', 'web', 'malformed');
 /** Console text that would mean the wasm panicked or trapped. */
@@ -148,10 +148,8 @@ function malformedCorpus(shipped) {
   ];
 }
 
-let server;
-let browser;
 let corpus;
-before(async () => {
+before(() => {
   const shipped = readFileSync(join(ROOT, 'weights', 'digits.safetensors'));
   corpus = malformedCorpus(shipped);
   rmSync(CORPUS, { recursive: true, force: true });
@@ -160,15 +158,9 @@ before(async () => {
   for (const { name, bytes } of corpus) writeFileSync(join(CORPUS, `${name}.safetensors`), bytes);
   // The same edit path with no edit: it must load, so that each refusal is due to its edit alone.
   writeFileSync(join(CORPUS, 'unedited.safetensors'), edited(shipped, () => {}));
-  process.env.WEIGHTS_DIR = CORPUS;
-  server = await startServer();
-  delete process.env.WEIGHTS_DIR;
-  browser = await launchChromium();
 });
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+// Its hooks run after the one above: the server starts once the corpus is written.
+const session = useServerAndBrowser({ weightsDir: CORPUS });
 
 /** Every console message of the page and its workers, with a check that worker messages arrive. */
 async function consoleOf(page) {
@@ -186,7 +178,7 @@ async function consoleOf(page) {
 }
 
 test('Model.load refuses each malformed file with a readable error; the loaded model keeps working', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   const messages = await consoleOf(page);
   const names = corpus.map((c) => c.name);
   const results = await page.evaluate(async (names) => {
@@ -224,7 +216,7 @@ test('Model.load refuses each malformed file with a readable error; the loaded m
 });
 
 test('the page refuses each malformed file from its file input, says why, and keeps the old model', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   const messages = await consoleOf(page);
   const alert = page.getByRole('alert');
   for (const { name, bytes, error } of corpus) {
@@ -319,11 +311,11 @@ function sliderStorm(page, { dim, count, ms }) {
 }
 
 test('10,000 slider events in 10 s: requests stay bounded, the last value wins, wasm memory stays flat', async (t) => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await session.browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.addInitScript(trackWorkerTraffic);
   const panics = [];
   page.on('console', (m) => PANIC.test(m.text()) && panics.push(m.text()));
-  await page.goto(server.url);
+  await page.goto(session.server.url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
 
   await sliderStorm(page, { dim: 3, count: 1000, ms: 1000 }); // warm-up
@@ -377,7 +369,7 @@ function mainThreadTasks(traceBuffer) {
 }
 
 test('a 32x32 grid redrawn while dragging never blocks the main thread for more than 50 ms', async (t) => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   await page.getByLabel('grid size').selectOption('32');
   await page.waitForFunction(() => document.getElementById('grid-canvas').width === 32 * 28);
   await page.evaluate(() => {
@@ -387,7 +379,7 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
   });
   const serial = () => page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial ?? 0));
   const firstSerial = await serial();
-  await browser.startTracing(page, { categories: ['toplevel', 'disabled-by-default-devtools.timeline'] });
+  await session.browser.startTracing(page, { categories: ['toplevel', 'disabled-by-default-devtools.timeline'] });
   // Drag z3's thumb back and forth (the grid sweeps z1 and z2, so every move redraws all 1,024 cells),
   // then drag across the grid itself.
   const track = await page.getByRole('slider', { name: 'z3', exact: true }).boundingBox();
@@ -406,7 +398,7 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
   await page.mouse.move(grid.x + grid.width - 5, grid.y + grid.height - 5, { steps: 60 });
   await page.mouse.up();
   await page.waitForTimeout(300);
-  const tasks = mainThreadTasks(await browser.stopTracing());
+  const tasks = mainThreadTasks(await session.browser.stopTracing());
   const redraws = (await serial()) - firstSerial;
   const longTasks = await page.evaluate(() => window.longTasks);
   const gridMs = await page.evaluate(() => document.getElementById('timing').textContent);
@@ -420,7 +412,7 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
 });
 
 test('the seed field refuses NaN, Infinity, 1e308, negatives, text and an empty value, with a message', async () => {
-  const { page, errors } = await openExplorer(browser, server.url);
+  const { page, errors } = await openExplorer(session.browser, session.server.url);
   const seed = page.getByLabel('seed');
   const random = page.getByRole('button', { name: 'Random from the prior' });
   const z = () => page.evaluate(() => window.explorer.store.get().z);
@@ -446,7 +438,7 @@ test('the seed field refuses NaN, Infinity, 1e308, negatives, text and an empty 
 });
 
 test('an unknown model in the ?model= link is ignored with a message; the digits model loads', async () => {
-  const { page, errors } = await openExplorer(browser, server.url, { query: '?model=../../etc/passwd' });
+  const { page, errors } = await openExplorer(session.browser, session.server.url, { query: '?model=../../etc/passwd' });
   await page.waitForFunction(() => document.body.dataset.hashApplied === 'true');
   assert.match(await page.locator('#message').textContent(), /model “..\/..\/etc\/passwd” is not one of digits, fashion/);
   assert.equal(await page.evaluate(() => window.explorer.store.get().model.meta.dataset), 'digits');
@@ -454,7 +446,7 @@ test('an unknown model in the ?model= link is ignored with a message; the digits
   assert.deepEqual(errors, []);
   await page.close();
   // A known one still works, with no message.
-  const fashion = await openExplorer(browser, server.url, { query: '?model=fashion' });
+  const fashion = await openExplorer(session.browser, session.server.url, { query: '?model=fashion' });
   await fashion.page.waitForFunction(() => document.body.dataset.hashApplied === 'true');
   assert.equal(await fashion.page.evaluate(() => window.explorer.store.get().model.meta.dataset), 'fashion');
   assert.equal(await fashion.page.locator('#message').isHidden(), true);
