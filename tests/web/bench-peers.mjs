@@ -43,7 +43,9 @@ const MOUNTS = {
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
-/** Serves the peers' npm files, the ONNX model and a blank page under /bench/, with the isolation headers. */
+const SAFETENSORS_MODULE = readFileSync(join(ROOT, 'tests', 'web', 'safetensors.mjs'));
+
+/** Serves the peers' npm files, the ONNX model, the safetensors reader and a blank page under /bench/, with the isolation headers. */
 async function routeBench(page, origin) {
   await page.route(`${origin}bench/**`, async (route) => {
     const path = new URL(route.request().url()).pathname;
@@ -51,6 +53,7 @@ async function routeBench(page, origin) {
     if (path === '/bench/ours-worker.js') return route.fulfill({ body: OURS_WORKER, contentType: 'text/javascript', headers });
     if (path === '/bench/page.html') return route.fulfill({ body: '<!doctype html><title>bench</title>', contentType: 'text/html', headers });
     if (path === '/bench/decoder.onnx') return route.fulfill({ body: onnx, contentType: 'application/octet-stream', headers });
+    if (path === '/bench/safetensors.mjs') return route.fulfill({ body: SAFETENSORS_MODULE, contentType: 'text/javascript', headers });
     const prefix = Object.keys(MOUNTS).find((p) => path.startsWith(p));
     const file = prefix && join(MOUNTS[prefix], path.slice(prefix.length));
     if (!file || file.includes('..')) return route.fulfill({ status: 404, headers });
@@ -129,13 +132,10 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const pixels = meta.width * meta.height;
   const latent = meta.latent_dim;
 
-  // The layers, read by the project's own loader-independent path: the safetensors header.
-  const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-  const tensorOf = (name) => {
-    const [begin, end] = header[name].data_offsets;
-    return new Float32Array(bytes.slice(8 + headerLength + begin, 8 + headerLength + end).buffer);
-  };
+  // The layers, read independently of the project's loader: the tests' safetensors reader.
+  const { parseSafetensors, f32Values } = await import('/bench/safetensors.mjs');
+  const weightsFile = parseSafetensors(bytes);
+  const tensorOf = (name) => f32Values(weightsFile, name);
   const names = meta.decoder_hidden.map((_, j) => `decoder.hidden.${j}`).concat('decoder.out');
   const widths = [latent, ...meta.decoder_hidden, pixels];
 

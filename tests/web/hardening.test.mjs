@@ -9,37 +9,11 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { f32Values, parseSafetensors, writeSafetensors } from './safetensors.mjs';
 
 const CORPUS = join(ROOT, 'target', 'web', 'malformed');
 /** Console text that would mean the wasm panicked or trapped. */
 const PANIC = /panicked|unreachable|RuntimeError|wasm trap/i;
-
-/** A safetensors file taken apart: metadata and tensors in data order. */
-function parseSafetensors(bytes) {
-  const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
-  const body = bytes.subarray(8 + n);
-  const tensors = Object.entries(header)
-    .filter(([name]) => name !== '__metadata__')
-    .map(([name, { dtype, shape, data_offsets: [from, to] }]) => ({ name, dtype, shape, data: Buffer.from(body.subarray(from, to)), from }))
-    .sort((a, b) => a.from - b.from);
-  return { metadata: header.__metadata__ ?? null, tensors };
-}
-
-/** Writes a parsed file back, with offsets recomputed from the tensors as given. */
-function writeSafetensors({ metadata, tensors }) {
-  const header = metadata ? { __metadata__: metadata } : {};
-  let offset = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
-    offset += t.data.length;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([length, Buffer.from(json), ...tensors.map((t) => t.data)]);
-}
 
 /** A copy of the digits file with `edit(parsed, meta)` applied; `meta` (the vae_explorer JSON, parsed) is written back. */
 function edited(shipped, edit) {
@@ -48,7 +22,8 @@ function edited(shipped, edit) {
   const meta = JSON.parse(original);
   edit(parsed, meta);
   if (parsed.metadata?.vae_explorer === original) parsed.metadata.vae_explorer = JSON.stringify(meta);
-  return writeSafetensors(parsed);
+  const file = writeSafetensors(parsed);
+  return Buffer.from(file.buffer, file.byteOffset, file.byteLength);
 }
 
 const tensor = (parsed, name) => parsed.tensors.find((t) => t.name === name);
@@ -88,12 +63,12 @@ function malformedCorpus(shipped) {
     },
     {
       name: 'nan-weight',
-      bytes: edited(shipped, (p) => { tensor(p, 'encoder.mu.weight').data.writeFloatLE(NaN, 4 * 17); }),
+      bytes: edited(shipped, (p) => { f32Values(p, 'encoder.mu.weight')[17] = NaN; }),
       error: /tensor `encoder.mu.weight` holds NaN or infinite values/,
     },
     {
       name: 'infinite-bias',
-      bytes: edited(shipped, (p) => { tensor(p, 'decoder.out.bias').data.writeFloatLE(-Infinity, 0); }),
+      bytes: edited(shipped, (p) => { f32Values(p, 'decoder.out.bias')[0] = -Infinity; }),
       error: /tensor `decoder.out.bias` holds NaN or infinite values/,
     },
     {
