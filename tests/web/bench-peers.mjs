@@ -67,11 +67,12 @@ async function routeBench(page, origin) {
 
 /** This project's decoder in a module worker: `init`, then `decode`, `time` (ms per call over reps) and `grid`. */
 const OURS_WORKER = `
+import { shouldUseThreadedBuild } from '/www/wasm-build.js';
 let model;
 let inputs = [];
 const ops = {
   async init({ threads, bytes }) {
-    const threaded = threads > 1 && crossOriginIsolated;
+    const threaded = threads > 1 && shouldUseThreadedBuild();
     const pkg = await import(threaded ? '/www/pkg-threads/vae_explorer.js' : '/www/pkg/vae_explorer.js');
     await pkg.default();
     if (threaded) {
