@@ -221,15 +221,17 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const canvas = document.createElement('canvas');
   document.body.append(canvas);
   const context = canvas.getContext('2d');
-  const span = (i, count, from, to) => from + ((to - from) * (i + 0.5)) / count;
+  const { cellLatent } = await import('/www/latent.js');
   const gridZ = (side, base) => {
+    const cells = { xMin: -3, xMax: 3, yMin: -3, yMax: 3, cols: side, rows: side };
     const z = new Float32Array(side * side * latent);
     for (let row = 0; row < side; row++) {
       for (let col = 0; col < side; col++) {
         const at = (row * side + col) * latent;
+        const { x, y } = cellLatent(cells, col, row);
         z.set(base, at);
-        z[at] = span(col, side, -3, 3);
-        z[at + 1] = span(row, side, 3, -3);
+        z[at] = x;
+        z[at + 1] = y;
       }
     }
     return z;
