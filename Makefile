@@ -9,7 +9,7 @@ TRAIN := target/release/train
 
 .PHONY: help data weights train-digits train-fashion eval bench-train test test-core lint setup-rust
 .PHONY: setup-fuzz fuzz test-fuzz
-.PHONY: build serve test-web bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
+.PHONY: build serve test-web screenshots bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -116,6 +116,10 @@ $(WEB_REFERENCE): weights/digits.safetensors $(wildcard src/*.rs src/bin/web_ref
 
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)
+
+# The tests save their screenshots in target/screenshots/; this runs the two that take them, saving into docs/.
+screenshots: setup-chromium setup-node build ## Refresh docs/screenshot.png and docs/screenshot-interpolation.png
+	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs
 
 bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: first image, grid fps, download, wasm size
 	node tests/web/bench-peers.mjs

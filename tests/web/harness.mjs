@@ -1,14 +1,18 @@
 // The set-up every browser test and benchmark shares: the static server (tools/serve.py) on a free
-// port, headless Chromium, and the page opened and ready.
+// port, headless Chromium, the page opened and ready, and the folder that screenshots go to.
 
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 /** The project root (two levels above this file). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Where the tests save screenshots: target/screenshots/, or SCREENSHOT_DIR (make screenshots gives docs/). */
+export const SCREENSHOT_DIR = resolve(ROOT, process.env.SCREENSHOT_DIR ?? join('target', 'screenshots'));
 
 /** Flags that keep headless Chromium quiet and working as root on a closed network. */
 const CHROMIUM_ARGS = [
@@ -98,4 +102,10 @@ export async function openExplorer(browser, url, { query = '' } = {}) {
   await page.goto(`${url}${query}`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
   return { page, errors };
+}
+
+/** The path for screenshot `name` in SCREENSHOT_DIR, which it creates. */
+export function screenshotPath(name) {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  return join(SCREENSHOT_DIR, name);
 }
