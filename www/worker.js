@@ -55,7 +55,8 @@ const deliveries = {
   },
 };
 
-function wasm() {
+/** Instantiates the bindings once, with the page's compiled module when it is of the same build. */
+function initWasm() {
   wasmReady ??= (async () => {
     const [early, chosen, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, buildChoice.promise, bindingsReady]);
     const module = threaded === chosen ? early : null; // the page compiled the other build
@@ -77,7 +78,7 @@ async function fetchBytes(url) {
 
 /** Loads a model once its bytes and the wasm are both here; throws on a malformed file. */
 async function parse(bytesPromise) {
-  const [data] = await Promise.all([bytesPromise, wasm()]);
+  const [data] = await Promise.all([bytesPromise, initWasm()]);
   const start = performance.now();
   const loaded = Model.load(data);
   return { loaded, ms: performance.now() - start };

@@ -123,12 +123,12 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     if (error) reject(new Error(`vae-explorer worker: ${error}`));
     else resolve(result);
   };
-  const ours = (op, args = {}) =>
+  const askOurWorker = (op, args = {}) =>
     new Promise((resolve, reject) => {
       waiting.set(++nextId, { resolve, reject });
       worker.postMessage({ id: nextId, op, args });
     });
-  const started = await ours('init', { threads, bytes: bytes.slice() });
+  const started = await askOurWorker('init', { threads, bytes: bytes.slice() });
   const meta = JSON.parse(started.meta);
   const pixels = meta.width * meta.height;
   const latent = meta.latent_dim;
@@ -172,7 +172,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   });
 
   const runtimes = {
-    candle: (z, n) => ours('decode', { z, n }),
+    candle: (z, n) => askOurWorker('decode', { z, n }),
     tfjs: (z, n) => {
       const out = tf.tidy(() => {
         let h = tf.tensor2d(z, [n, latent]);
@@ -188,7 +188,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     },
     ort: async (z, n) => (await session.run({ z: new ort.Tensor('float32', z, [n, latent]) })).pixels.data,
   };
-  const names3 = Object.keys(runtimes);
+  const runtimeNames = Object.keys(runtimes);
 
   const latents = (n, salt = 0) => {
     const z = new Float32Array(n * latent);
@@ -205,12 +205,12 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const firstRows = {};
   for (const n of batches) {
     const z = latents(n);
-    const ours = await runtimes.candle(z, n);
-    for (const name of names3) {
+    const expected = await runtimes.candle(z, n);
+    for (const name of runtimeNames) {
       const out = await runtimes[name](z, n);
       if (out.length !== n * pixels) throw new Error(`${name}: ${out.length} values for batch ${n}`);
       let worst = 0;
-      for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - ours[i]));
+      for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expected[i]));
       checks[`${name} batch ${n}`] = worst;
       if (!(worst <= tolerance)) throw new Error(`${name} differs from the project's decoder by ${worst} at batch ${n}`);
       if (n >= checkRows && !firstRows[name]) firstRows[name] = Array.from(out.subarray(0, checkRows * pixels));
@@ -252,7 +252,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     return rgba;
   };
   const frames = {
-    candle: async (side, base) => new Uint8ClampedArray((await ours('grid', { side, base })).buffer),
+    candle: async (side, base) => new Uint8ClampedArray((await askOurWorker('grid', { side, base })).buffer),
   };
   for (const name of ['tfjs', 'ort']) frames[name] = async (side, base) => tile(await runtimes[name](gridZ(side, base), side * side), side);
   const draw = (rgba, side) => {
@@ -262,11 +262,11 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   };
   for (const side of grids) {
     const base = Float32Array.from(meta.latent_mean);
-    const ours = await frames.candle(side, base);
+    const expected = await frames.candle(side, base);
     for (const name of ['tfjs', 'ort']) {
       const theirs = await frames[name](side, base);
       let worst = 0;
-      for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]));
+      for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - theirs[i]));
       checks[`${name} grid ${side}x${side} (gray levels)`] = worst;
       if (worst > 1) throw new Error(`${name}: the ${side}x${side} grid differs by ${worst} gray levels`);
     }
@@ -298,16 +298,16 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const decodeMs = {};
   for (const n of batches) {
     const inputs = Array.from({ length: 4 }, (_, salt) => latents(n, salt));
-    const jobs = Object.fromEntries(names3.map((name) => [name, perCall((r) => runtimes[name](inputs[r % 4], n))]));
-    await ours('setInputs', { zs: inputs });
-    jobs.candle = (reps) => ours('time', { n, reps }); // timed in the worker, like the page's decode figure
+    const jobs = Object.fromEntries(runtimeNames.map((name) => [name, perCall((r) => runtimes[name](inputs[r % 4], n))]));
+    await askOurWorker('setInputs', { zs: inputs });
+    jobs.candle = (reps) => askOurWorker('time', { n, reps }); // timed in the worker, like the page's decode figure
     decodeMs[n] = await timeRounds(jobs, n === 1 ? 200 : n <= 256 ? 8 : 3);
   }
   const frameMs = {};
   for (const side of grids) {
     const bases = Array.from({ length: 4 }, (_, salt) => latents(1, salt + 10));
     const jobs = Object.fromEntries(
-      names3.map((name) => [name, perCall(async (r) => draw(await frames[name](side, bases[r % 4]), side))]),
+      runtimeNames.map((name) => [name, perCall(async (r) => draw(await frames[name](side, bases[r % 4]), side))]),
     );
     frameMs[side] = await timeRounds(jobs, side <= 16 ? 6 : 2);
   }
