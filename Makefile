@@ -12,7 +12,7 @@ BIN_SOURCES := $(wildcard src/bin/*.rs)
 
 .PHONY: help data weights train-digits train-fashion eval bench-train test test-core lint setup-rust
 .PHONY: setup-fuzz fuzz test-fuzz
-.PHONY: build serve test-web bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
+.PHONY: build serve test-web screenshots bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -74,7 +74,7 @@ setup-chromium:
 $(PKG_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
 	$(CARGO) build --profile wasm-release --lib --target wasm32-unknown-unknown
 	wasm-bindgen --target web --out-dir www/pkg $(WASM_RAW)
-	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs www/pkg
+	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs www/pkg
 
 # The threaded build (both cores, for cross-origin isolated pages): nightly, std rebuilt with atomics, shared memory.
 # www/worker.js loads it when the page is isolated and falls back to www/pkg otherwise.
@@ -86,6 +86,9 @@ THREADS_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+mutable-globals,+s
   -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
   -C link-arg=--export=__tls_base --cfg getrandom_backend="wasm_js"
 
+RAYON_IMPORT_FROM := import('../../..')
+RAYON_IMPORT_TO := import('../../../vae_explorer.js')
+
 setup-nightly:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@rustup +nightly target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown --toolchain nightly
@@ -96,19 +99,30 @@ $(PKG_THREADS_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock | setup-nightly setup-
 	  --features threads -Z build-std=panic_abort,std --target-dir $(THREADS_TARGET_DIR)
 	wasm-bindgen --target web --out-dir $(PKG_THREADS) $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
 	@# Without a bundler, wasm-bindgen-rayon's worker imports '../../..', a folder: point it at the bindings.
-	sed -i "s#import('../../..')#import('../../../vae_explorer.js')#" $(PKG_THREADS)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
-	node --experimental-wasm-relaxed-simd tests/web/wasm-opt.mjs $(PKG_THREADS)
+	@# The patch must match exactly once; otherwise the build fails (and make retries it next time).
+	@set -- $(PKG_THREADS)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js; helper=$$1; \
+	  fail() { echo "error: wasm-bindgen-rayon's worker helper: $$1 (unpatched, the thread pool hangs: update this patch)" >&2; rm -f $@; exit 1; }; \
+	  [ $$# -eq 1 ] && [ -f "$$helper" ] || fail "expected one workerHelpers.js, found: $$*"; \
+	  [ "$$(grep -cF "$(RAYON_IMPORT_FROM)" "$$helper")" -eq 1 ] || fail "$$helper does not hold $(RAYON_IMPORT_FROM) exactly once"; \
+	  sed -i "s#$(RAYON_IMPORT_FROM)#$(RAYON_IMPORT_TO)#" "$$helper"; \
+	  ! grep -qF "$(RAYON_IMPORT_FROM)" "$$helper" && grep -qF "$(RAYON_IMPORT_TO)" "$$helper" || fail "$$helper still holds $(RAYON_IMPORT_FROM) after the patch"; \
+	  echo "patched $$helper: $(RAYON_IMPORT_FROM) -> $(RAYON_IMPORT_TO)"
+	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(PKG_THREADS)
 
 build: $(PKG_WASM) $(PKG_THREADS_WASM) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid)
 
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
-	python3 tests/serve.py --port $(PORT)
+	python3 tools/serve.py --port $(PORT)
 
 $(WEB_REFERENCE): weights/digits.safetensors $(LIB_SOURCES) src/bin/web_reference.rs Cargo.toml
 	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.safetensors $@
 
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)
+
+# The tests save their screenshots in target/screenshots/; this runs the two that take them, saving into docs/.
+screenshots: setup-chromium setup-node build ## Refresh docs/screenshot.png and docs/screenshot-interpolation.png
+	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs
 
 bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: first image, grid fps, download, wasm size
 	node tests/web/bench-peers.mjs

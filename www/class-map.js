@@ -5,13 +5,13 @@ import { gridRange, interpolationPoints } from './latent.js';
 import { RING_SIGMAS, ringInView } from './prior-rings.js';
 
 /** The map spans mean +- this many std on each axis; points beyond sit on the edge. */
-export const MAP_SPAN = 4;
+const MAP_SPAN = 4;
 
 /** Ten distinguishable class colours (Okabe-Ito and Tableau hues), reused if there are more classes. */
 const COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#1b1b1b'];
 
 /** The colour of class `label`. */
-export function classColour(label) {
+function classColour(label) {
   return COLOURS[label % COLOURS.length];
 }
 

@@ -4,8 +4,6 @@
 // (a lane is the kind, or a name the caller gives to decode).
 // A newer request replaces the one waiting behind it, whose promise then resolves to null.
 
-const COALESCED = new Set(['decode', 'grid']);
-
 export class Decoder {
   #worker;
   #nextId = 1;
@@ -67,7 +65,6 @@ export class Decoder {
   }
 
   #coalesce(kind, args, laneName = kind) {
-    if (!COALESCED.has(kind)) throw new Error(`${kind} is not a coalesced kind`);
     let lane = this.#lanes.get(laneName);
     if (!lane) this.#lanes.set(laneName, (lane = { busy: false, pending: null }));
     return new Promise((resolve, reject) => {

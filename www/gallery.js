@@ -32,7 +32,6 @@ export function mountGallery({ canvas, cursor, classSelect, onPick }) {
       }
     });
     canvas.getContext('2d').putImageData(image, 0, 0);
-    canvas.dataset.count = String(shown.length);
     at = 0;
     cursor.hidden = true;
   }

@@ -1,7 +1,7 @@
 // Latent-space arithmetic shared by the views: slider ranges, grid cell values, seeded prior draws, formatting.
 
 /** How many standard deviations each slider spans on either side of the mean. */
-export const SLIDER_SPAN = 3;
+const SLIDER_SPAN = 3;
 
 /** Formats a latent value for display, with an explicit sign so the column stays aligned. */
 export function formatValue(value) {
@@ -12,9 +12,7 @@ export function formatValue(value) {
 
 /** The slider range of one latent dim: mean +- 3 std, as the model's metadata measured it. */
 export function sliderRange(meta, dim) {
-  const mean = meta.latent_mean[dim];
-  const std = meta.latent_std[dim];
-  return { min: mean - SLIDER_SPAN * std, max: mean + SLIDER_SPAN * std };
+  return gridRange(meta, dim, SLIDER_SPAN);
 }
 
 /** The grid's range along one dim: mean +- span std. */
@@ -25,7 +23,7 @@ export function gridRange(meta, dim, span) {
 }
 
 /** The value at the centre of cell `index` of `count` cells from `from` to `to` (as the wasm grid samples). */
-export function cellValue(from, to, index, count) {
+function cellValue(from, to, index, count) {
   return Math.fround(from + ((to - from) * (index + 0.5)) / count);
 }
 

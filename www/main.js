@@ -8,7 +8,8 @@ import { drawIntensities } from './image-view.js';
 import { mountGrid } from './grid-view.js';
 import { mountGridControls } from './grid-controls.js';
 import { mountSampleControls } from './sample-controls.js';
-import { mountModelPicker, SHIPPED_MODELS } from './model-picker.js';
+import { mountModelPicker } from './model-picker.js';
+import { SHIPPED_MODELS } from './models.js';
 import { parseHash, fitToModel, formatHash, describeIgnored } from './url-state.js';
 import { mountPriorRings } from './prior-rings.js';
 
@@ -207,7 +208,7 @@ const startHash = parseHash(location.hash, { models: SHIPPED_NAMES }).fields;
 // The older ?model= link is checked by the same rules as the hash's model.
 const queryModel = new URLSearchParams(location.search).get('model');
 const fromQuery = parseHash(queryModel === null ? '' : new URLSearchParams({ model: queryModel }).toString(), { models: SHIPPED_NAMES });
-const requested = startHash.model ?? fromQuery.fields.model ?? 'digits';
+const requested = startHash.model ?? fromQuery.fields.model ?? SHIPPED_MODELS[0].name;
 // The exploring views below the grid load once the model is in, so that their modules never compete
 // with the weights' download or delay the first image.
 picker

@@ -1,10 +1,6 @@
 // Choosing a model: the shipped ones from a select, or the user's own .safetensors by file input or drop.
 
-/** The models shipped in weights/, in picker order. */
-export const SHIPPED_MODELS = [
-  { name: 'digits', label: 'Digits (MNIST)', url: 'weights/digits.safetensors' },
-  { name: 'fashion', label: 'Fashion (Fashion-MNIST)', url: 'weights/fashion.safetensors' },
-];
+import { SHIPPED_MODELS, findShippedModel } from './models.js';
 
 /**
  * Wires the picker. `loadModel({ name, label, url | bytes })` resolves when the model is in use and
@@ -45,7 +41,7 @@ export function mountModelPicker({ select, fileInput, dropTarget, loadModel }) {
   }
 
   select.addEventListener('change', () => {
-    const shipped = SHIPPED_MODELS.find((m) => m.name === select.value);
+    const shipped = findShippedModel(select.value);
     if (shipped) load(shipped, shipped.name);
   });
 
@@ -80,7 +76,7 @@ export function mountModelPicker({ select, fileInput, dropTarget, loadModel }) {
   return {
     /** Loads a shipped model by name (used at start-up). */
     loadShipped(name) {
-      const shipped = SHIPPED_MODELS.find((m) => m.name === name) ?? SHIPPED_MODELS[0];
+      const shipped = findShippedModel(name) ?? SHIPPED_MODELS[0];
       select.value = shipped.name;
       return load(shipped, shipped.name);
     },

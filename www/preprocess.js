@@ -8,9 +8,9 @@
 // - 'fit' (Fashion-MNIST): the bounding box is scaled so that its longer side is 28, and centred.
 
 /** The output side in pixels. */
-export const SIDE = 28;
+const SIDE = 28;
 /** The box the 'mnist' style fits the ink into. */
-export const MNIST_BOX = 20;
+const MNIST_BOX = 20;
 /** A pixel brighter than this counts as ink when finding the bounding box. */
 const INK_THRESHOLD = 0.1;
 
@@ -62,7 +62,7 @@ export function normaliseInk(gray, width, height) {
 }
 
 /** The smallest box holding every ink pixel: { x, y, width, height }, or null when there is none. */
-export function inkBox(gray, width, height) {
+function inkBox(gray, width, height) {
   let [x0, y0, x1, y1] = [width, height, -1, -1];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -116,7 +116,7 @@ function place(small, smallWidth, smallHeight, left, top) {
 }
 
 /** The centre of mass of a small image, in pixel coordinates (pixel i spans [i, i + 1]). */
-export function centreOfMass(gray, width, height) {
+function centreOfMass(gray, width, height) {
   let [mass, mx, my] = [0, 0, 0];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {

@@ -1,7 +1,7 @@
 // The explorer's state in one place: views read it and ask for changes; nobody else holds a copy.
 
 /** How many images the interpolation strip shows, endpoints included. */
-export const DEFAULT_STEPS = 10;
+const DEFAULT_STEPS = 10;
 
 /** The grid settings a freshly loaded model starts with. */
 export const DEFAULT_GRID = { xDim: 0, yDim: 1, size: 16, span: 3 };

@@ -4,10 +4,10 @@ import { drawIntensities, tileIntensities } from './image-view.js';
 import { sliderRange } from './latent.js';
 
 /** Images per row. */
-export const TRAVERSAL_STEPS = 9;
+const TRAVERSAL_STEPS = 9;
 
 /** The latent vectors of the traversal (row d sweeps dim d from its slider min to max), as one flat array. */
-export function traversalPoints(meta, z) {
+function traversalPoints(meta, z) {
   const points = [];
   for (let dim = 0; dim < meta.latent_dim; dim++) {
     const { min, max } = sliderRange(meta, dim);

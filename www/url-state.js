@@ -7,11 +7,11 @@
 import { GRID_SIZES, GRID_SPANS } from './grid-controls.js';
 
 /** Largest |value| accepted in a latent vector: 10 prior standard deviations, far beyond any encoding. */
-export const MAX_ABS_LATENT = 10;
+const MAX_ABS_LATENT = 10;
 /** Interpolation step counts accepted (the strip's endpoints included). */
 export const STEPS_RANGE = { min: 2, max: 32 };
 /** The interpolation paths the strip knows. */
-export const PATHS = ['lerp', 'slerp'];
+const PATHS = ['lerp', 'slerp'];
 
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
 const INTEGER = /^\d{1,3}$/;

@@ -2,13 +2,14 @@
 // Requests are handled one at a time, in arrival order; the client (decoder.js) keeps the queue short.
 //
 // To start faster, the page may compile the wasm and download the first model itself while this
-// worker boots (see index.html): it sends `announce`, then `wasm` and `bytes` when they are ready.
+// worker boots (see index.html): it sends `announce`, `build`, then `wasm` and `bytes` when they are ready.
 
 // Both cores when the page is cross-origin isolated (the threaded build, www/pkg-threads); one otherwise.
-// index.html compiles the same build early, by the same test.
-const THREADED = self.crossOriginIsolated === true && navigator.hardwareConcurrency > 1;
-const bindingsReady = (async () => {
-  if (THREADED) {
+// The choice is wasm-build.js's: sent by the page (`build`), or looked up here if that comes first.
+const buildChoice = deferred(); // true for the threaded build
+import('./wasm-build.js').then(({ shouldUseThreadedBuild }) => buildChoice.resolve(shouldUseThreadedBuild()));
+const bindingsReady = buildChoice.promise.then(async (threaded) => {
+  if (threaded) {
     try {
       return { loaded: await import('./pkg-threads/vae_explorer.js'), threaded: true };
     } catch {
@@ -16,7 +17,7 @@ const bindingsReady = (async () => {
     }
   }
   return { loaded: await import('./pkg/vae_explorer.js'), threaded: false };
-})();
+});
 let bindings = null;
 let Model = null;
 let threadPool = null;
@@ -43,6 +44,9 @@ const deliveries = {
     earlyLoad = { url, promise: parse(fetchBytes(url)) };
     earlyLoad.promise.catch(() => {}); // its error reaches the page through that `load` request
   },
+  build({ threaded }) {
+    buildChoice.resolve(threaded);
+  },
   wasm({ module }) {
     earlyWasm?.resolve(module);
   },
@@ -51,10 +55,11 @@ const deliveries = {
   },
 };
 
-function wasm() {
+/** Instantiates the bindings once, with the page's compiled module when it is of the same build. */
+function initWasm() {
   wasmReady ??= (async () => {
-    const [early, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, bindingsReady]);
-    const module = threaded === THREADED ? early : null; // the page compiled the other build
+    const [early, chosen, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, buildChoice.promise, bindingsReady]);
+    const module = threaded === chosen ? early : null; // the page compiled the other build
     await loaded.default(module ? { module_or_path: module } : undefined);
     [bindings, Model] = [loaded, loaded.Model];
   })();
@@ -73,7 +78,7 @@ async function fetchBytes(url) {
 
 /** Loads a model once its bytes and the wasm are both here; throws on a malformed file. */
 async function parse(bytesPromise) {
-  const [data] = await Promise.all([bytesPromise, wasm()]);
+  const [data] = await Promise.all([bytesPromise, initWasm()]);
   const start = performance.now();
   const loaded = Model.load(data);
   return { loaded, ms: performance.now() - start };
@@ -145,7 +150,7 @@ async function handle({ id, kind, args }) {
     if (!handler) throw new Error(`unknown request kind "${kind}"`);
     const { result, transfer = [] } = await handler(args ?? {});
     self.postMessage({ id, result }, transfer);
-    if (THREADED && kind === 'decode') setTimeout(startThreads, 0);
+    if (kind === 'decode') setTimeout(startThreads, 0); // only the threaded build has a pool
   } catch (error) {
     self.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
   }

@@ -16,7 +16,7 @@
 
 import { readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { ROOT, startServer, launchChromium } from './harness.mjs';
+import { ROOT, withServerAndBrowser } from './harness.mjs';
 import { readDecoder, referenceDecode, decoderToOnnx, checkOnnx } from './peer-models.mjs';
 
 const WEIGHTS = join(ROOT, 'weights', 'digits.safetensors');
@@ -43,7 +43,9 @@ const MOUNTS = {
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
-/** Serves the peers' npm files, the ONNX model and a blank page under /bench/, with the isolation headers. */
+const SAFETENSORS_MODULE = readFileSync(join(ROOT, 'tests', 'web', 'safetensors.mjs'));
+
+/** Serves the peers' npm files, the ONNX model, the safetensors reader and a blank page under /bench/, with the isolation headers. */
 async function routeBench(page, origin) {
   await page.route(`${origin}bench/**`, async (route) => {
     const path = new URL(route.request().url()).pathname;
@@ -51,6 +53,7 @@ async function routeBench(page, origin) {
     if (path === '/bench/ours-worker.js') return route.fulfill({ body: OURS_WORKER, contentType: 'text/javascript', headers });
     if (path === '/bench/page.html') return route.fulfill({ body: '<!doctype html><title>bench</title>', contentType: 'text/html', headers });
     if (path === '/bench/decoder.onnx') return route.fulfill({ body: onnx, contentType: 'application/octet-stream', headers });
+    if (path === '/bench/safetensors.mjs') return route.fulfill({ body: SAFETENSORS_MODULE, contentType: 'text/javascript', headers });
     const prefix = Object.keys(MOUNTS).find((p) => path.startsWith(p));
     const file = prefix && join(MOUNTS[prefix], path.slice(prefix.length));
     if (!file || file.includes('..')) return route.fulfill({ status: 404, headers });
@@ -64,11 +67,12 @@ async function routeBench(page, origin) {
 
 /** This project's decoder in a module worker: `init`, then `decode`, `time` (ms per call over reps) and `grid`. */
 const OURS_WORKER = `
+import { shouldUseThreadedBuild } from '/www/wasm-build.js';
 let model;
 let inputs = [];
 const ops = {
   async init({ threads, bytes }) {
-    const threaded = threads > 1 && crossOriginIsolated;
+    const threaded = threads > 1 && shouldUseThreadedBuild();
     const pkg = await import(threaded ? '/www/pkg-threads/vae_explorer.js' : '/www/pkg/vae_explorer.js');
     await pkg.default();
     if (threaded) {
@@ -119,23 +123,20 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     if (error) reject(new Error(`vae-explorer worker: ${error}`));
     else resolve(result);
   };
-  const ours = (op, args = {}) =>
+  const askOurWorker = (op, args = {}) =>
     new Promise((resolve, reject) => {
       waiting.set(++nextId, { resolve, reject });
       worker.postMessage({ id: nextId, op, args });
     });
-  const started = await ours('init', { threads, bytes: bytes.slice() });
+  const started = await askOurWorker('init', { threads, bytes: bytes.slice() });
   const meta = JSON.parse(started.meta);
   const pixels = meta.width * meta.height;
   const latent = meta.latent_dim;
 
-  // The layers, read by the project's own loader-independent path: the safetensors header.
-  const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-  const tensorOf = (name) => {
-    const [begin, end] = header[name].data_offsets;
-    return new Float32Array(bytes.slice(8 + headerLength + begin, 8 + headerLength + end).buffer);
-  };
+  // The layers, read independently of the project's loader: the tests' safetensors reader.
+  const { parseSafetensors, f32Values } = await import('/bench/safetensors.mjs');
+  const weightsFile = parseSafetensors(bytes);
+  const tensorOf = (name) => f32Values(weightsFile, name);
   const names = meta.decoder_hidden.map((_, j) => `decoder.hidden.${j}`).concat('decoder.out');
   const widths = [latent, ...meta.decoder_hidden, pixels];
 
@@ -171,7 +172,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   });
 
   const runtimes = {
-    candle: (z, n) => ours('decode', { z, n }),
+    candle: (z, n) => askOurWorker('decode', { z, n }),
     tfjs: (z, n) => {
       const out = tf.tidy(() => {
         let h = tf.tensor2d(z, [n, latent]);
@@ -187,7 +188,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     },
     ort: async (z, n) => (await session.run({ z: new ort.Tensor('float32', z, [n, latent]) })).pixels.data,
   };
-  const names3 = Object.keys(runtimes);
+  const runtimeNames = Object.keys(runtimes);
 
   const latents = (n, salt = 0) => {
     const z = new Float32Array(n * latent);
@@ -204,12 +205,12 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const firstRows = {};
   for (const n of batches) {
     const z = latents(n);
-    const ours = await runtimes.candle(z, n);
-    for (const name of names3) {
+    const expected = await runtimes.candle(z, n);
+    for (const name of runtimeNames) {
       const out = await runtimes[name](z, n);
       if (out.length !== n * pixels) throw new Error(`${name}: ${out.length} values for batch ${n}`);
       let worst = 0;
-      for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - ours[i]));
+      for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expected[i]));
       checks[`${name} batch ${n}`] = worst;
       if (!(worst <= tolerance)) throw new Error(`${name} differs from the project's decoder by ${worst} at batch ${n}`);
       if (n >= checkRows && !firstRows[name]) firstRows[name] = Array.from(out.subarray(0, checkRows * pixels));
@@ -220,15 +221,17 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const canvas = document.createElement('canvas');
   document.body.append(canvas);
   const context = canvas.getContext('2d');
-  const span = (i, count, from, to) => from + ((to - from) * (i + 0.5)) / count;
+  const { cellLatent } = await import('/www/latent.js');
   const gridZ = (side, base) => {
+    const cells = { xMin: -3, xMax: 3, yMin: -3, yMax: 3, cols: side, rows: side };
     const z = new Float32Array(side * side * latent);
     for (let row = 0; row < side; row++) {
       for (let col = 0; col < side; col++) {
         const at = (row * side + col) * latent;
+        const { x, y } = cellLatent(cells, col, row);
         z.set(base, at);
-        z[at] = span(col, side, -3, 3);
-        z[at + 1] = span(row, side, 3, -3);
+        z[at] = x;
+        z[at + 1] = y;
       }
     }
     return z;
@@ -249,7 +252,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     return rgba;
   };
   const frames = {
-    candle: async (side, base) => new Uint8ClampedArray((await ours('grid', { side, base })).buffer),
+    candle: async (side, base) => new Uint8ClampedArray((await askOurWorker('grid', { side, base })).buffer),
   };
   for (const name of ['tfjs', 'ort']) frames[name] = async (side, base) => tile(await runtimes[name](gridZ(side, base), side * side), side);
   const draw = (rgba, side) => {
@@ -259,11 +262,11 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   };
   for (const side of grids) {
     const base = Float32Array.from(meta.latent_mean);
-    const ours = await frames.candle(side, base);
+    const expected = await frames.candle(side, base);
     for (const name of ['tfjs', 'ort']) {
       const theirs = await frames[name](side, base);
       let worst = 0;
-      for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]));
+      for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - theirs[i]));
       checks[`${name} grid ${side}x${side} (gray levels)`] = worst;
       if (worst > 1) throw new Error(`${name}: the ${side}x${side} grid differs by ${worst} gray levels`);
     }
@@ -295,16 +298,16 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   const decodeMs = {};
   for (const n of batches) {
     const inputs = Array.from({ length: 4 }, (_, salt) => latents(n, salt));
-    const jobs = Object.fromEntries(names3.map((name) => [name, perCall((r) => runtimes[name](inputs[r % 4], n))]));
-    await ours('setInputs', { zs: inputs });
-    jobs.candle = (reps) => ours('time', { n, reps }); // timed in the worker, like the page's decode figure
+    const jobs = Object.fromEntries(runtimeNames.map((name) => [name, perCall((r) => runtimes[name](inputs[r % 4], n))]));
+    await askOurWorker('setInputs', { zs: inputs });
+    jobs.candle = (reps) => askOurWorker('time', { n, reps }); // timed in the worker, like the page's decode figure
     decodeMs[n] = await timeRounds(jobs, n === 1 ? 200 : n <= 256 ? 8 : 3);
   }
   const frameMs = {};
   for (const side of grids) {
     const bases = Array.from({ length: 4 }, (_, salt) => latents(1, salt + 10));
     const jobs = Object.fromEntries(
-      names3.map((name) => [name, perCall(async (r) => draw(await frames[name](side, bases[r % 4]), side))]),
+      runtimeNames.map((name) => [name, perCall(async (r) => draw(await frames[name](side, bases[r % 4]), side))]),
     );
     frameMs[side] = await timeRounds(jobs, side <= 16 ? 6 : 2);
   }
@@ -337,8 +340,6 @@ function printTable(title, result) {
   for (const side of GRIDS) row(`grid frame ${side}x${side} (decode + RGBA + draw)`, result.frameMs[side]);
 }
 
-const server = await startServer();
-const browser = await launchChromium();
 const checkRows = 4;
 const reference = referenceDecode(decoder.layers, (() => {
   // The same first rows the page decodes for its checks (latents(n) with salt 0).
@@ -347,7 +348,7 @@ const reference = referenceDecode(decoder.layers, (() => {
   for (let i = 0; i < checkRows; i++) for (let d = 0; d < latent; d++) z[i * latent + d] = mean[d] + 2.5 * std[d] * Math.sin(1.3 * i + 0.7 * d);
   return z;
 })(), checkRows);
-try {
+await withServerAndBrowser(async ({ server, browser }) => {
   console.log(`Chromium ${browser.version()}; ${ROUNDS} interleaved rounds per figure (median of per-round means)`);
   for (const threads of [1, 2]) {
     const page = await browser.newPage();
@@ -378,7 +379,4 @@ try {
     );
   }
   console.log(`\npackages: @tensorflow/tfjs ${version('@tensorflow/tfjs')}, @tensorflow/tfjs-backend-wasm ${version('@tensorflow/tfjs-backend-wasm')}, onnxruntime-web ${version('onnxruntime-web')}`);
-} finally {
-  await browser.close();
-  await server.stop();
-}
+});

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ROOT, startServer, launchChromium, openExplorer } from './harness.mjs';
+import { ROOT, withServerAndBrowser, openExplorer } from './harness.mjs';
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -26,9 +26,7 @@ for (const build of ['pkg', 'pkg-threads']) {
   console.log(`wasm size, www/${build}: ${(wasm.length / 1000).toFixed(0)} kB raw, ${gzipKB.toFixed(0)} kB gzip (target <= 250)`);
 }
 
-const server = await startServer();
-const browser = await launchChromium();
-try {
+await withServerAndBrowser(async ({ server, browser }) => {
   // First image: fresh page loads; the first one also compiles the wasm with an empty code cache.
   const firstImage = [];
   const downloads = new Map(); // path -> bytes, for the first load of the digits model
@@ -136,7 +134,4 @@ try {
         `${drag.tasks.length ? ` (${drag.tasks.map((t) => t.ms.toFixed(0)).join(', ')} ms)` : ''} (target: no long tasks)`,
     );
   }
-} finally {
-  await browser.close();
-  await server.stop();
-}
+});

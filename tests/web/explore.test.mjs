@@ -3,9 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import { useServerAndBrowser, openExplorer, screenshotPath } from './harness.mjs';
 
 const session = useServerAndBrowser();
 
@@ -140,9 +139,8 @@ test('the strip starts and ends with the decodes of mu_A and mu_B, and the scree
     const bottom = document.querySelector('[aria-labelledby="interp-title"]').getBoundingClientRect().bottom + window.scrollY;
     return { top, bottom };
   });
-  mkdirSync(join(ROOT, 'docs'), { recursive: true });
   await page.screenshot({
-    path: join(ROOT, 'docs', 'screenshot-interpolation.png'),
+    path: screenshotPath('screenshot-interpolation.png'),
     fullPage: true,
     clip: { x: 0, y: region.top - 12, width: 1280, height: region.bottom - region.top + 24 },
   });

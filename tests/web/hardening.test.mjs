@@ -4,42 +4,16 @@
 // The malformed files are built here from the shipped digits model and written to
 // target/web/malformed/, which the test server serves as /weights/ (with copies of the shipped models).
 
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, startServer, launchChromium, openExplorer } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { f32Values, parseSafetensors, writeSafetensors } from './safetensors.mjs';
 
 const CORPUS = join(ROOT, 'target', 'web', 'malformed');
 /** Console text that would mean the wasm panicked or trapped. */
 const PANIC = /panicked|unreachable|RuntimeError|wasm trap/i;
-
-/** A safetensors file taken apart: metadata and tensors in data order. */
-function parseSafetensors(bytes) {
-  const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
-  const body = bytes.subarray(8 + n);
-  const tensors = Object.entries(header)
-    .filter(([name]) => name !== '__metadata__')
-    .map(([name, { dtype, shape, data_offsets: [from, to] }]) => ({ name, dtype, shape, data: Buffer.from(body.subarray(from, to)), from }))
-    .sort((a, b) => a.from - b.from);
-  return { metadata: header.__metadata__ ?? null, tensors };
-}
-
-/** Writes a parsed file back, with offsets recomputed from the tensors as given. */
-function writeSafetensors({ metadata, tensors }) {
-  const header = metadata ? { __metadata__: metadata } : {};
-  let offset = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
-    offset += t.data.length;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([length, Buffer.from(json), ...tensors.map((t) => t.data)]);
-}
 
 /** A copy of the digits file with `edit(parsed, meta)` applied; `meta` (the vae_explorer JSON, parsed) is written back. */
 function edited(shipped, edit) {
@@ -48,7 +22,8 @@ function edited(shipped, edit) {
   const meta = JSON.parse(original);
   edit(parsed, meta);
   if (parsed.metadata?.vae_explorer === original) parsed.metadata.vae_explorer = JSON.stringify(meta);
-  return writeSafetensors(parsed);
+  const file = writeSafetensors(parsed);
+  return Buffer.from(file.buffer, file.byteOffset, file.byteLength);
 }
 
 const tensor = (parsed, name) => parsed.tensors.find((t) => t.name === name);
@@ -88,12 +63,12 @@ function malformedCorpus(shipped) {
     },
     {
       name: 'nan-weight',
-      bytes: edited(shipped, (p) => { tensor(p, 'encoder.mu.weight').data.writeFloatLE(NaN, 4 * 17); }),
+      bytes: edited(shipped, (p) => { f32Values(p, 'encoder.mu.weight')[17] = NaN; }),
       error: /tensor `encoder.mu.weight` holds NaN or infinite values/,
     },
     {
       name: 'infinite-bias',
-      bytes: edited(shipped, (p) => { tensor(p, 'decoder.out.bias').data.writeFloatLE(-Infinity, 0); }),
+      bytes: edited(shipped, (p) => { f32Values(p, 'decoder.out.bias')[0] = -Infinity; }),
       error: /tensor `decoder.out.bias` holds NaN or infinite values/,
     },
     {
@@ -148,10 +123,8 @@ function malformedCorpus(shipped) {
   ];
 }
 
-let server;
-let browser;
 let corpus;
-before(async () => {
+before(() => {
   const shipped = readFileSync(join(ROOT, 'weights', 'digits.safetensors'));
   corpus = malformedCorpus(shipped);
   rmSync(CORPUS, { recursive: true, force: true });
@@ -160,15 +133,9 @@ before(async () => {
   for (const { name, bytes } of corpus) writeFileSync(join(CORPUS, `${name}.safetensors`), bytes);
   // The same edit path with no edit: it must load, so that each refusal is due to its edit alone.
   writeFileSync(join(CORPUS, 'unedited.safetensors'), edited(shipped, () => {}));
-  process.env.WEIGHTS_DIR = CORPUS;
-  server = await startServer();
-  delete process.env.WEIGHTS_DIR;
-  browser = await launchChromium();
 });
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+// Its hooks run after the one above: the server starts once the corpus is written.
+const session = useServerAndBrowser({ weightsDir: CORPUS });
 
 /** Every console message of the page and its workers, with a check that worker messages arrive. */
 async function consoleOf(page) {
@@ -186,7 +153,7 @@ async function consoleOf(page) {
 }
 
 test('Model.load refuses each malformed file with a readable error; the loaded model keeps working', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   const messages = await consoleOf(page);
   const names = corpus.map((c) => c.name);
   const results = await page.evaluate(async (names) => {
@@ -224,7 +191,7 @@ test('Model.load refuses each malformed file with a readable error; the loaded m
 });
 
 test('the page refuses each malformed file from its file input, says why, and keeps the old model', async () => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   const messages = await consoleOf(page);
   const alert = page.getByRole('alert');
   for (const { name, bytes, error } of corpus) {
@@ -319,11 +286,11 @@ function sliderStorm(page, { dim, count, ms }) {
 }
 
 test('10,000 slider events in 10 s: requests stay bounded, the last value wins, wasm memory stays flat', async (t) => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await session.browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.addInitScript(trackWorkerTraffic);
   const panics = [];
   page.on('console', (m) => PANIC.test(m.text()) && panics.push(m.text()));
-  await page.goto(server.url);
+  await page.goto(session.server.url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
 
   await sliderStorm(page, { dim: 3, count: 1000, ms: 1000 }); // warm-up
@@ -377,7 +344,7 @@ function mainThreadTasks(traceBuffer) {
 }
 
 test('a 32x32 grid redrawn while dragging never blocks the main thread for more than 50 ms', async (t) => {
-  const { page } = await openExplorer(browser, server.url);
+  const { page } = await openExplorer(session.browser, session.server.url);
   await page.getByLabel('grid size').selectOption('32');
   await page.waitForFunction(() => document.getElementById('grid-canvas').width === 32 * 28);
   await page.evaluate(() => {
@@ -387,7 +354,7 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
   });
   const serial = () => page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial ?? 0));
   const firstSerial = await serial();
-  await browser.startTracing(page, { categories: ['toplevel', 'disabled-by-default-devtools.timeline'] });
+  await session.browser.startTracing(page, { categories: ['toplevel', 'disabled-by-default-devtools.timeline'] });
   // Drag z3's thumb back and forth (the grid sweeps z1 and z2, so every move redraws all 1,024 cells),
   // then drag across the grid itself.
   const track = await page.getByRole('slider', { name: 'z3', exact: true }).boundingBox();
@@ -406,7 +373,7 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
   await page.mouse.move(grid.x + grid.width - 5, grid.y + grid.height - 5, { steps: 60 });
   await page.mouse.up();
   await page.waitForTimeout(300);
-  const tasks = mainThreadTasks(await browser.stopTracing());
+  const tasks = mainThreadTasks(await session.browser.stopTracing());
   const redraws = (await serial()) - firstSerial;
   const longTasks = await page.evaluate(() => window.longTasks);
   const gridMs = await page.evaluate(() => document.getElementById('timing').textContent);
@@ -420,7 +387,7 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
 });
 
 test('the seed field refuses NaN, Infinity, 1e308, negatives, text and an empty value, with a message', async () => {
-  const { page, errors } = await openExplorer(browser, server.url);
+  const { page, errors } = await openExplorer(session.browser, session.server.url);
   const seed = page.getByLabel('seed');
   const random = page.getByRole('button', { name: 'Random from the prior' });
   const z = () => page.evaluate(() => window.explorer.store.get().z);
@@ -446,7 +413,7 @@ test('the seed field refuses NaN, Infinity, 1e308, negatives, text and an empty 
 });
 
 test('an unknown model in the ?model= link is ignored with a message; the digits model loads', async () => {
-  const { page, errors } = await openExplorer(browser, server.url, { query: '?model=../../etc/passwd' });
+  const { page, errors } = await openExplorer(session.browser, session.server.url, { query: '?model=../../etc/passwd' });
   await page.waitForFunction(() => document.body.dataset.hashApplied === 'true');
   assert.match(await page.locator('#message').textContent(), /model “..\/..\/etc\/passwd” is not one of digits, fashion/);
   assert.equal(await page.evaluate(() => window.explorer.store.get().model.meta.dataset), 'digits');
@@ -454,7 +421,7 @@ test('an unknown model in the ?model= link is ignored with a message; the digits
   assert.deepEqual(errors, []);
   await page.close();
   // A known one still works, with no message.
-  const fashion = await openExplorer(browser, server.url, { query: '?model=fashion' });
+  const fashion = await openExplorer(session.browser, session.server.url, { query: '?model=fashion' });
   await fashion.page.waitForFunction(() => document.body.dataset.hashApplied === 'true');
   assert.equal(await fashion.page.evaluate(() => window.explorer.store.get().model.meta.dataset), 'fashion');
   assert.equal(await fashion.page.locator('#message').isHidden(), true);

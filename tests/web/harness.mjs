@@ -1,7 +1,9 @@
-// Shared by the browser tests and the benchmark: the static server on a free port, and headless Chromium.
+// The set-up every browser test and benchmark shares: the static server (tools/serve.py) on a free
+// port, headless Chromium, the page opened and ready, and the folder that screenshots go to.
 
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -9,17 +11,25 @@ import { chromium } from 'playwright-core';
 /** The project root (two levels above this file). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Where the tests save screenshots: target/screenshots/, or SCREENSHOT_DIR (make screenshots gives docs/). */
+export const SCREENSHOT_DIR = resolve(ROOT, process.env.SCREENSHOT_DIR ?? join('target', 'screenshots'));
+
 /** Flags that keep headless Chromium quiet and working as root on a closed network. */
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run',
 ];
 
-/** Starts tests/serve.py on a free port; resolves to { url, stop }. WEIGHTS_DIR overrides weights/. */
-export function startServer() {
-  const args = [join(ROOT, 'tests', 'serve.py'), '--port', '0'];
-  if (process.env.WEIGHTS_DIR) args.push('--weights', process.env.WEIGHTS_DIR);
-  const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Runs tools/serve.py with these command-line arguments; returns the child process. */
+export function spawnServer(args, options = {}) {
+  return spawn('python3', [join(ROOT, 'tools', 'serve.py'), ...args], options);
+}
+
+/** Starts the server on a free port; resolves to { url, stop }. `weightsDir` is served as /weights/. */
+export function startServer({ weightsDir } = {}) {
+  const args = ['--port', '0'];
+  if (weightsDir) args.push('--weights', weightsDir);
+  const child = spawnServer(args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error('the server did not start within 10 s')), 10_000);
@@ -48,18 +58,37 @@ export function launchChromium() {
   });
 }
 
-/** One server and one Chromium for a test file, started before its tests and stopped after; fills in the returned object. */
-export function useServerAndBrowser() {
-  const session = { server: null, browser: null };
+/** One server for a test file, started before its tests and stopped after; fills in the returned object. */
+export function useServer(options) {
+  const session = { server: null };
   before(async () => {
-    session.server = await startServer();
+    session.server = await startServer(options);
+  });
+  after(() => session.server?.stop());
+  return session;
+}
+
+/** One server and one Chromium for a test file, as useServer does; `options` go to startServer. */
+export function useServerAndBrowser(options) {
+  const session = useServer(options);
+  before(async () => {
     session.browser = await launchChromium();
   });
-  after(async () => {
-    await session.browser?.close();
-    await session.server?.stop();
-  });
+  after(() => session.browser?.close());
   return session;
+}
+
+/** For scripts (the benchmarks): runs `job({ server, browser })`, then stops both, whatever happened. */
+export async function withServerAndBrowser(job) {
+  const server = await startServer();
+  let browser = null;
+  try {
+    browser = await launchChromium();
+    return await job({ server, browser });
+  } finally {
+    await browser?.close();
+    await server.stop();
+  }
 }
 
 /** Opens the page and waits until the first decoded image is on screen; collects console errors. */
@@ -73,4 +102,10 @@ export async function openExplorer(browser, url, { query = '' } = {}) {
   await page.goto(`${url}${query}`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
   return { page, errors };
+}
+
+/** The path for screenshot `name` in SCREENSHOT_DIR, which it creates. */
+export function screenshotPath(name) {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  return join(SCREENSHOT_DIR, name);
 }

@@ -3,9 +3,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer, screenshotPath } from './harness.mjs';
 
 const REFERENCE = join(ROOT, 'target', 'web', 'reference-digits.json');
 
@@ -57,8 +57,7 @@ test('the page loads the digits model with no console errors, and a screenshot i
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   await page.getByText('showing the sample for seed 7').waitFor();
   await gridSettled(page);
-  mkdirSync(join(ROOT, 'docs'), { recursive: true });
-  await page.screenshot({ path: join(ROOT, 'docs', 'screenshot.png') });
+  await page.screenshot({ path: screenshotPath('screenshot.png') });
   assert.deepEqual(errors, []);
   await page.close();
 });

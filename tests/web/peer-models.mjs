@@ -2,33 +2,20 @@
 // Used by bench-peers.mjs; no other runtime's files are committed, they are made from weights/ each run.
 
 import { readFileSync } from 'node:fs';
+import { f32Values, parseSafetensors } from './safetensors.mjs';
 
 /** The decoder's layers from a weights file: [{ weight (Float32Array, [out, in]), bias, out, in }]. */
 export function readDecoder(path) {
-  const file = readFileSync(path);
-  const headerLength = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + headerLength).toString('utf8'));
-  const meta = JSON.parse(header.__metadata__.vae_explorer);
-  const dataStart = 8 + headerLength;
-  const tensor = (name, shape) => {
-    const entry = header[name];
-    if (!entry) throw new Error(`${path}: no tensor ${name}`);
-    if (entry.dtype !== 'F32') throw new Error(`${name}: dtype ${entry.dtype}, the benchmark reads F32 only`);
-    if (JSON.stringify(entry.shape) !== JSON.stringify(shape)) {
-      throw new Error(`${name}: shape ${JSON.stringify(entry.shape)}, expected ${JSON.stringify(shape)}`);
-    }
-    const [begin, end] = entry.data_offsets;
-    const bytes = file.subarray(dataStart + begin, dataStart + end);
-    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-  };
+  const parsed = parseSafetensors(readFileSync(path));
+  const meta = JSON.parse(parsed.metadata.vae_explorer);
   const names = meta.decoder_hidden.map((_, j) => `decoder.hidden.${j}`).concat('decoder.out');
   const widths = [meta.latent_dim, ...meta.decoder_hidden, meta.width * meta.height];
   const layers = names.map((name, i) => ({
     name,
     in: widths[i],
     out: widths[i + 1],
-    weight: tensor(`${name}.weight`, [widths[i + 1], widths[i]]),
-    bias: tensor(`${name}.bias`, [widths[i + 1]]),
+    weight: f32Values(parsed, `${name}.weight`, [widths[i + 1], widths[i]]),
+    bias: f32Values(parsed, `${name}.bias`, [widths[i + 1]]),
   }));
   if (meta.activation !== 'relu') throw new Error(`activation ${meta.activation}: the benchmark models ReLU only`);
   return { meta, layers };

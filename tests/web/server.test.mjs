@@ -1,23 +1,18 @@
 // The static server: serves only the web root, refuses traversal (plain and encoded), sends the right headers.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startServer } from './harness.mjs';
+import { ROOT, spawnServer, startServer, useServer } from './harness.mjs';
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(() => server?.stop());
+const session = useServer();
 
 /** A request with the path sent exactly as written (no client-side normalisation). */
-function get(path, { method = 'GET', base = server.url } = {}) {
+function get(path, { method = 'GET', base = session.server.url } = {}) {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const request = http.request({ hostname, port, path, method }, (response) => {
@@ -40,8 +35,8 @@ function connects(host, port) {
 }
 
 test('binds to 127.0.0.1 only, by default', async () => {
-  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  const { port } = new URL(server.url);
+  assert.match(session.server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const { port } = new URL(session.server.url);
   assert.equal(await connects('127.0.0.1', port), true);
   // Another loopback address reaches a server bound to 0.0.0.0, but not one bound to 127.0.0.1.
   assert.equal(await connects('127.0.0.2', port), false, 'reachable on 127.0.0.2: not bound to 127.0.0.1 alone');
@@ -49,7 +44,7 @@ test('binds to 127.0.0.1 only, by default', async () => {
 
 test('--bind to a non-loopback address warns; a bad address is a clear error', async () => {
   const run = (args) => new Promise((resolve) => {
-    const child = spawn('python3', [join(ROOT, 'tests', 'serve.py'), '--port', '0', ...args]);
+    const child = spawnServer(['--port', '0', ...args]);
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => { out += c; });
@@ -94,15 +89,16 @@ test('refuses path traversal and anything outside index.html, www/ and weights/'
     '/www/../../etc/passwd',
     '/%2e%2e/Cargo.toml',
     '/www/%2e%2e/Cargo.toml',
-    '/www/%2E%2E/src/web.rs',
+    '/www/%2E%2E/Makefile',
     '/www/%252e%252e/Cargo.toml',
     '/www/..%2fCargo.toml',
     '/weights/..%2f..%2fetc%2fpasswd',
     '/www/..%5cCargo.toml',
     '/www/%00main.js',
     '/Cargo.toml',
-    '/src/web.rs',
-    '/tests/serve.py',
+    '/Makefile',
+    '/tools/serve.py',
+    '/tests/web/harness.mjs',
     '/.git/config',
     '/www/',
     '/weights/',
@@ -160,14 +156,12 @@ test('a symlink inside the web root that points outside it is not followed', asy
   writeFileSync(join(weights, 'real.safetensors'), 'inside');
   symlinkSync(join(ROOT, 'Cargo.toml'), join(weights, 'leak.safetensors'));
   symlinkSync(ROOT, join(weights, 'project'));
-  process.env.WEIGHTS_DIR = weights;
-  const other = await startServer();
-  delete process.env.WEIGHTS_DIR;
+  const other = await startServer({ weightsDir: weights });
   try {
     const real = await get('/weights/real.safetensors', { base: other.url });
     assert.equal(real.status, 200);
     assert.equal(real.body.toString(), 'inside');
-    for (const path of ['/weights/leak.safetensors', '/weights/project/Cargo.toml', '/weights/project/src/web.rs']) {
+    for (const path of ['/weights/leak.safetensors', '/weights/project/Cargo.toml', '/weights/project/Makefile']) {
       const response = await get(path, { base: other.url });
       assert.equal(response.status, 404, path);
       assert.doesNotMatch(response.body.toString(), /\[package\]/, path);

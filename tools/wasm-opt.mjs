@@ -1,7 +1,7 @@
 // Optimises www/pkg's wasm with binaryen's wasm-opt (the npm build; Debian's breaks the module in Chromium),
 // and keeps the result only if it still instantiates and answers a call; otherwise keeps the original.
 //
-//   node tests/web/wasm-opt.mjs [www/pkg]
+//   node tools/wasm-opt.mjs [www/pkg]     (make build runs it after wasm-bindgen)
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, renameSync, statSync, rmSync } from 'node:fs';

@@ -4,7 +4,7 @@
 It sends application/wasm for .wasm and the cross-origin isolation headers (COOP/COEP), refuses
 path traversal (plain or percent-encoded), and lists no directories. Standard library only.
 
-    python3 tests/serve.py [--port 8000] [--weights DIR] [--bind 127.0.0.1]
+    python3 tools/serve.py [--port 8000] [--weights DIR] [--bind 127.0.0.1]
 
 --port 0 picks a free port; the first line printed is always "serving http://ADDRESS:PORT/".
 --bind 0.0.0.0 shows the page to other machines (a classroom on one network); it warns when it does.
