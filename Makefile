@@ -133,7 +133,8 @@ setup-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-lint: setup-rust ## rustfmt and clippy (native and wasm32)
+lint: setup-rust ## rustfmt, clippy (native and wasm32), and the README's layout map against the tree
+	python3 tools/check_layout.py
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown -- -D warnings
