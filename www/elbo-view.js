@@ -1,9 +1,11 @@
 // The encoded image's numbers: q(z|x)'s mu and sigma per dim, and the ELBO's terms (reconstruction, KL, KL per dim).
 
 import { formatValue } from './latent.js';
+import { markHighlightedDim, pointsAtDim } from './dim-highlight.js';
 
 /** Renders `state.encoded` into a table body and a totals list. */
 export function mountElboView({ tableBody, totals }, store) {
+  const markRows = markHighlightedDim(store, () => [...tableBody.rows]);
   function render(state) {
     const { encoded } = state;
     if (!encoded) {
@@ -30,6 +32,7 @@ export function mountElboView({ tableBody, totals }, store) {
           row.append(cell);
         }
         row.append(barCell);
+        pointsAtDim(row, d, store);
         return row;
       }),
     );
@@ -50,7 +53,10 @@ export function mountElboView({ tableBody, totals }, store) {
   }
 
   store.subscribe((state, changed) => {
-    if (changed.has('encoded')) render(state);
+    if (changed.has('encoded')) {
+      render(state);
+      markRows();
+    }
   });
   render(store.get());
 }
