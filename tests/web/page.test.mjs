@@ -53,7 +53,7 @@ test('the page loads the digits model with no console errors, and a screenshot i
   const image = await canvasPixels(page, '#image');
   assert.ok(new Set(image).size > 10, 'the decoded image is not blank');
   // A repeatable sample for the picture, so that it shows a clear digit and warm decode timings.
-  await page.getByLabel('seed').fill('7');
+  await page.getByLabel('seed', { exact: true }).fill('7');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   await page.getByText('showing the sample for seed 7').waitFor();
   await gridSettled(page);
@@ -194,14 +194,14 @@ test('a malformed file shows a readable error, and the old model stays loaded', 
 
 test('Random from the prior repeats for the same seed', async () => {
   const { page } = await openExplorer(session.browser, session.server.url);
-  await page.getByLabel('seed').fill('42');
+  await page.getByLabel('seed', { exact: true }).fill('42');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   const first = await page.evaluate(() => window.explorer.store.get().z);
-  assert.equal(await page.getByLabel('seed').inputValue(), '43');
+  assert.equal(await page.getByLabel('seed', { exact: true }).inputValue(), '43');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   const second = await page.evaluate(() => window.explorer.store.get().z);
   assert.notDeepEqual(second, first);
-  await page.getByLabel('seed').fill('42');
+  await page.getByLabel('seed', { exact: true }).fill('42');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   assert.deepEqual(await page.evaluate(() => window.explorer.store.get().z), first);
   await page.getByRole('button', { name: 'Reset' }).click();
