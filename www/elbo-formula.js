@@ -51,8 +51,8 @@ const TEX = {
   klSum: (dims, kl) => String.raw`\mathrm{KL} = \sum_{j=1}^{${dims}} \mathrm{KL}_j = ${tagged('kl-sum', kl)}\ \text{nats}`,
 };
 
-/** Renders the formula panel from the store: again whenever the encoded image or its samples change. */
-export function mountElboFormula(container, store, onError) {
+/** Renders the formula into `container` (in `panel`) whenever the encoded image or its samples change. */
+export function mountElboFormula({ panel, container }, store, onError) {
   let dimItems = [];
   const markItems = markHighlightedDim(store, () => dimItems);
   let serial = 0;
@@ -79,6 +79,7 @@ export function mountElboFormula(container, store, onError) {
     dimItems = [];
     if (!encoded) {
       container.replaceChildren(block(katex, TEX.elbo, 'formula-line'), note('Encode an image to see its numbers in the formula.'));
+      container.dataset.state = 'current';
       return;
     }
     const { terms, mu } = encoded;
@@ -110,12 +111,23 @@ export function mountElboFormula(container, store, onError) {
     list.append(...dimItems);
     parts.push(list, block(katex, TEX.klSum(mu.length, formatNats(terms.kl)), 'formula-line'));
     container.replaceChildren(...parts);
-    container.dataset.serial = String(mine);
+    container.dataset.state = 'current';
     markItems();
   }
 
+  // KaTeX is 0.6 MB of script: nothing is typeset until the panel comes near the screen, and while it is
+  // away, changes only mark it stale.
+  let visible = false;
+  function update() {
+    container.dataset.state = 'stale';
+    if (visible) render(store.get()).catch((error) => onError(`The ELBO panel failed: ${error.message}`));
+  }
+  new IntersectionObserver(([entry]) => {
+    visible = entry.isIntersecting;
+    if (visible && container.dataset.state !== 'current') update();
+  }, { rootMargin: '300px' }).observe(panel);
   store.subscribe((state, changed) => {
-    if (changed.has('encoded') || changed.has('samples')) render(state).catch((error) => onError(`The ELBO panel failed: ${error.message}`));
+    if (changed.has('encoded') || changed.has('samples')) update();
   });
-  render(store.get()).catch((error) => onError(`The ELBO panel failed: ${error.message}`));
+  update();
 }

@@ -26,7 +26,7 @@ export function mountTeaching({ store, decoder, showMessage, encodeAtlasImage })
     store, decoder, showMessage,
   );
   mountPriorHistograms($('aggregate'), store);
-  mountElboFormula($('formula'), store, showMessage);
+  mountElboFormula({ panel: $('formula').parentElement, container: $('formula') }, store, showMessage);
 
   // Something to see from the first second: an encoded image, and an A-B strip. A link's A or B wins.
   function startWith(state) {
