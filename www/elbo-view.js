@@ -1,6 +1,6 @@
 // The encoded image's numbers: q(z|x)'s mu and sigma per dim, and the ELBO's terms (reconstruction, KL, KL per dim).
 
-import { formatValue } from './latent.js';
+import { formatValue, sigmaOf } from './latent.js';
 import { markHighlightedDim, pointsAtDim } from './dim-highlight.js';
 
 /** Renders `state.encoded` into a table body and a totals list. */
@@ -15,10 +15,11 @@ export function mountElboView({ tableBody, totals }, store) {
     }
     const { mu, logvar, terms } = encoded;
     const widest = Math.max(1, ...terms.klPerDim);
+    const sigmas = sigmaOf(logvar);
     tableBody.replaceChildren(
       ...mu.map((m, d) => {
         const row = document.createElement('tr');
-        const sigma = Math.exp(0.5 * logvar[d]);
+        const sigma = sigmas[d];
         const kl = terms.klPerDim[d];
         const bar = document.createElement('span');
         bar.className = 'kl-bar';

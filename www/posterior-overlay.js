@@ -2,6 +2,7 @@
 // the samples drawn from it as points, and, for a highlighted dim on one of the two axes, its mu +- sigma band.
 
 import { ellipseInView } from './prior-rings.js';
+import { sigmaOf } from './latent.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -33,7 +34,7 @@ export function mountPosteriorOverlay(frame, { before = null, viewOf }, store) {
     }
     const view = viewOf(state);
     const { xDim, yDim } = view;
-    const sigma = encoded.logvar.map((v) => Math.exp(0.5 * v));
+    const sigma = sigmaOf(encoded.logvar);
     const at = (k) => ellipseInView({ x: encoded.mu[xDim], y: encoded.mu[yDim], rx: k * sigma[xDim], ry: k * sigma[yDim] }, view);
     const parts = [];
     const dim = state.highlightDim;
