@@ -1,15 +1,10 @@
 // "Sample from q(z|x)": N seeded draws z = mu + sigma * eps for the encoded image, decoded as a strip beside
 // the decode at mu, each z shown with its eps, and the Monte Carlo reconstruction term beside the one at mu.
 
-import { drawIntensities, tileIntensities } from './image-view.js';
+import { drawIntensities } from './image-view.js';
 import { formatNats, formatValue, sigmaOf, standardNormals } from './latent.js';
-import { nextSeed, readSeedField, watchSeedField } from './seed-field.js';
-
-/** Sample counts offered; the first view shows the default. */
-const SAMPLE_COUNTS = [4, 8, 16, 32, 64];
-const DEFAULT_COUNT = 8;
-/** The strip wraps after this many decodes. */
-const STRIP_COLUMNS = 8;
+import { takeSeed, watchSeedField } from './seed-field.js';
+import { drawSampleStrip, offerSampleCounts } from './sample-strip.js';
 
 /** A table row of cells (th for the first), with a data-row name. */
 function tableRow(name, cells, header = false) {
@@ -26,8 +21,7 @@ function tableRow(name, cells, header = false) {
 
 /** Wires the sampling block of the encode panel; draws again with the same eps whenever the image changes. */
 export function mountPosteriorSamples({ drawButton, countSelect, seedInput, atMu, strip, caption, recon, table }, store, decoder, onError) {
-  for (const n of SAMPLE_COUNTS) countSelect.append(new Option(String(n), String(n)));
-  countSelect.value = String(DEFAULT_COUNT);
+  offerSampleCounts(countSelect);
   seedInput.value = '1';
   watchSeedField(seedInput);
   let serial = 0;
@@ -50,9 +44,8 @@ export function mountPosteriorSamples({ drawButton, countSelect, seedInput, atMu
 
   /** Draws with the field's seed, then shows the next one there, so that a click draws anew. */
   function drawFromField() {
-    const seed = readSeedField(seedInput);
+    const seed = takeSeed(seedInput);
     if (seed === null) return;
-    seedInput.value = String(nextSeed(seed));
     draw(seed);
   }
 
@@ -88,12 +81,9 @@ export function mountPosteriorSamples({ drawButton, countSelect, seedInput, atMu
       return;
     }
     const { width, height } = model.meta;
-    const columns = Math.min(samples.n, STRIP_COLUMNS);
-    const { sheet, sheetWidth, sheetHeight } = tileIntensities(samples.pixels, samples.n, columns, width, height);
-    drawIntensities(strip, sheet, sheetWidth, sheetHeight);
+    drawSampleStrip(strip, samples.pixels, samples.n, width, height);
     strip.dataset.n = String(samples.n);
     strip.dataset.seed = String(samples.seed);
-    strip.style.setProperty('--columns', String(columns));
     caption.textContent = `${samples.n} samples, \u03b5 seed ${samples.seed}`;
     renderTable(state);
     const mean = samples.recon.reduce((sum, v) => sum + v, 0) / samples.n;

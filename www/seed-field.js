@@ -25,3 +25,10 @@ export function readSeedField(input) {
   input.reportValidity();
   return null;
 }
+
+/** A field's seed for a draw (null after saying why there is none); the field then shows the next seed. */
+export function takeSeed(input) {
+  const seed = readSeedField(input);
+  if (seed !== null) input.value = String(nextSeed(seed));
+  return seed;
+}
