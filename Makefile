@@ -109,7 +109,17 @@ $(PKG_THREADS_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock | setup-nightly setup-
 	  echo "patched $$helper: $(RAYON_IMPORT_FROM) -> $(RAYON_IMPORT_TO)"
 	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(PKG_THREADS)
 
-build: $(PKG_WASM) $(PKG_THREADS_WASM) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid)
+# KaTeX (npm, pinned in package.json) typesets the ELBO panel's formulas offline: its module, stylesheet,
+# fonts and licence are copied into a served, git-ignored folder. katex.mjs is written last, as the stamp.
+KATEX_DIR := www/vendor/katex
+KATEX := $(KATEX_DIR)/katex.mjs
+$(KATEX): node_modules/.package-lock.json
+	rm -rf $(KATEX_DIR) $(KATEX_DIR).tmp && mkdir -p $(KATEX_DIR).tmp
+	cp -r node_modules/katex/dist/katex.min.css node_modules/katex/dist/fonts node_modules/katex/LICENSE $(KATEX_DIR).tmp/
+	cp node_modules/katex/dist/katex.mjs $(KATEX_DIR).tmp/katex.mjs.part
+	mv $(KATEX_DIR).tmp $(KATEX_DIR) && mv $(KATEX_DIR)/katex.mjs.part $(KATEX)
+
+build: $(PKG_WASM) $(PKG_THREADS_WASM) $(KATEX) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid), and copy KaTeX into www/vendor
 
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
 	python3 tools/serve.py --port $(PORT)
@@ -120,9 +130,9 @@ $(WEB_REFERENCE): weights/digits.safetensors $(LIB_SOURCES) src/bin/web_referenc
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)
 
-# The tests save their screenshots in target/screenshots/; this runs the two that take them, saving into docs/.
-screenshots: setup-chromium setup-node build ## Refresh docs/screenshot.png and docs/screenshot-interpolation.png
-	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs
+# The tests save their screenshots in target/screenshots/; this runs those that take them, saving into docs/.
+screenshots: setup-chromium setup-node build ## Refresh docs/screenshot*.png (the page, interpolation, sampling, the ELBO)
+	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs tests/web/teaching.test.mjs
 
 bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: first image, grid fps, download, wasm size
 	node tests/web/bench-peers.mjs

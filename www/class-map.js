@@ -15,6 +15,13 @@ function classColour(label) {
   return COLOURS[label % COLOURS.length];
 }
 
+/** The map's view of the grid's two axes: mean +- MAP_SPAN std on each. */
+export function mapView(meta, { xDim, yDim }) {
+  const x = gridRange(meta, xDim, MAP_SPAN);
+  const y = gridRange(meta, yDim, MAP_SPAN);
+  return { xDim, yDim, xMin: x.min, xMax: x.max, yMin: y.min, yMax: y.max };
+}
+
 /** Wires the map canvas and legend; `onPick(index)` gets the atlas index nearest a click. */
 export function mountClassMap({ canvas, legend, marker }, store, onPick) {
   const context = canvas.getContext('2d');
@@ -40,9 +47,7 @@ export function mountClassMap({ canvas, legend, marker }, store, onPick) {
     if (layerKey && key.every((part, i) => part === layerKey[i])) return;
     const { meta } = state.model;
     const { xDim, yDim } = state.grid;
-    const x = gridRange(meta, xDim, MAP_SPAN);
-    const y = gridRange(meta, yDim, MAP_SPAN);
-    view = { xDim, yDim, xMin: x.min, xMax: x.max, yMin: y.min, yMax: y.max };
+    view = mapView(meta, state.grid);
     const scale = canvas.width / 360;
     context.fillStyle = '#fff';
     context.fillRect(0, 0, canvas.width, canvas.height);

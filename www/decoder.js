@@ -51,6 +51,14 @@ export class Decoder {
     return this.#send('elbo', { pixels: Float32Array.from(pixels) });
   }
 
+  /**
+   * Samples q(z|x) for one image with the given standard-normal draws (n rows of latent_dim): resolves
+   * to { z, recon, pixels, n }: z = mu + sigma * eps, -log p(x | z) per sample, and the decodes.
+   */
+  posterior(pixels, eps) {
+    return this.#send('posterior', { pixels: Float32Array.from(pixels), eps: Float32Array.from(eps) });
+  }
+
   /** The model's atlas of held-out images: { pixels, labels, mu }. */
   atlas() {
     return this.#send('atlas', {});

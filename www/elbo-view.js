@@ -1,9 +1,11 @@
 // The encoded image's numbers: q(z|x)'s mu and sigma per dim, and the ELBO's terms (reconstruction, KL, KL per dim).
 
-import { formatValue } from './latent.js';
+import { formatValue, sigmaOf } from './latent.js';
+import { markHighlightedDim, pointsAtDim } from './dim-highlight.js';
 
 /** Renders `state.encoded` into a table body and a totals list. */
 export function mountElboView({ tableBody, totals }, store) {
+  const markRows = markHighlightedDim(store, () => [...tableBody.rows]);
   function render(state) {
     const { encoded } = state;
     if (!encoded) {
@@ -13,10 +15,11 @@ export function mountElboView({ tableBody, totals }, store) {
     }
     const { mu, logvar, terms } = encoded;
     const widest = Math.max(1, ...terms.klPerDim);
+    const sigmas = sigmaOf(logvar);
     tableBody.replaceChildren(
       ...mu.map((m, d) => {
         const row = document.createElement('tr');
-        const sigma = Math.exp(0.5 * logvar[d]);
+        const sigma = sigmas[d];
         const kl = terms.klPerDim[d];
         const bar = document.createElement('span');
         bar.className = 'kl-bar';
@@ -30,6 +33,7 @@ export function mountElboView({ tableBody, totals }, store) {
           row.append(cell);
         }
         row.append(barCell);
+        pointsAtDim(row, d, store);
         return row;
       }),
     );
@@ -50,7 +54,10 @@ export function mountElboView({ tableBody, totals }, store) {
   }
 
   store.subscribe((state, changed) => {
-    if (changed.has('encoded')) render(state);
+    if (changed.has('encoded')) {
+      render(state);
+      markRows();
+    }
   });
   render(store.get());
 }

@@ -13,6 +13,7 @@ import { mountClassMap } from './class-map.js';
 import { mountTraversal } from './traversal.js';
 import { downloadPng } from './export-png.js';
 import { mountProjector } from './projector.js';
+import { mountTeaching } from './teaching.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -106,6 +107,8 @@ export function mountExplore({ store, decoder, showMessage }) {
   $('image-png').addEventListener('click', () => downloadPng($('image'), 'vae-image.png', 10));
   $('grid-png').addEventListener('click', () => downloadPng($('grid-canvas'), 'vae-grid.png', 2));
   $('strip-png').addEventListener('click', () => downloadPng($('interp-strip'), 'vae-interpolation.png', 4));
+
+  mountTeaching({ store, decoder, showMessage, encodeAtlasImage });
 
   document.body.dataset.explore = 'ready';
   return { classMap };

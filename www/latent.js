@@ -1,4 +1,4 @@
-// Latent-space arithmetic shared by the views: slider ranges, grid cell values, seeded prior draws, formatting.
+// Latent-space arithmetic shared by the views: slider ranges, grid cell values, seeded normal draws, formatting.
 
 /** How many standard deviations each slider spans on either side of the mean. */
 const SLIDER_SPAN = 3;
@@ -64,21 +64,26 @@ function mulberry32(seed) {
   };
 }
 
+/** `count` independent draws from N(0, 1), reproducible from `seed` (mulberry32, then Box-Muller). */
+export function standardNormals(seed, count) {
+  const uniform = mulberry32(seed);
+  const values = [];
+  while (values.length < count) {
+    // Box-Muller: two independent standard normals from two uniforms.
+    const u = 1 - uniform();
+    const v = uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    values.push(r * Math.cos(2 * Math.PI * v), r * Math.sin(2 * Math.PI * v));
+  }
+  return values.slice(0, count);
+}
+
 /**
  * A draw from the prior N(0, I), reproducible from `seed`, clamped to the slider ranges so that the
  * sliders can show it (for a well-fitted model this moves very few values, and only slightly).
  */
 export function samplePrior(meta, seed) {
-  const uniform = mulberry32(seed);
-  const z = [];
-  while (z.length < meta.latent_dim) {
-    // Box-Muller: two independent standard normals from two uniforms.
-    const u = 1 - uniform();
-    const v = uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    z.push(r * Math.cos(2 * Math.PI * v), r * Math.sin(2 * Math.PI * v));
-  }
-  return z.slice(0, meta.latent_dim).map((value, dim) => {
+  return standardNormals(seed, meta.latent_dim).map((value, dim) => {
     const { min, max } = sliderRange(meta, dim);
     return Math.min(max, Math.max(min, value));
   });
@@ -112,4 +117,14 @@ export function interpolationPoints(a, b, steps, path) {
   const points = [];
   for (let i = 0; i < steps; i++) points.push(step(a, b, steps === 1 ? 0 : i / (steps - 1)));
   return points;
+}
+
+/** Formats a term of the loss in nats, to the digits the teaching views show (tests read them back). */
+export function formatNats(value) {
+  return value.toFixed(2);
+}
+
+/** q(z|x)'s standard deviations from its log-variances. */
+export function sigmaOf(logvar) {
+  return logvar.map((v) => Math.exp(0.5 * v));
 }

@@ -50,7 +50,7 @@ async function loadModel(source) {
     showMessage(`Could not load \u201c${source.label}\u201d: ${error.message}.${stay}`);
     throw error;
   }
-  const model = { name: source.name, label: source.label, meta: loaded.meta };
+  const model = { name: source.name, label: source.label, meta: loaded.meta, activeUnitThreshold: loaded.activeUnitThreshold };
   const dims = model.meta.latent_dim;
   const grid = dims >= 2 ? { ...DEFAULT_GRID } : null;
   // A, B and the encoded image belong to the old model's latent space: they go with it.

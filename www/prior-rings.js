@@ -4,16 +4,21 @@
 export const RING_SIGMAS = [1, 2, 3];
 
 /**
- * Where a ring of radius `sigma` about the origin falls in a view spanning [xMin, xMax] x [yMin, yMax],
- * as fractions of the view (y down): { cx, cy, rx, ry }.
+ * Where an axis-aligned ellipse centred at (x, y) with radii (rx, ry), in latent units, falls in a view
+ * spanning [xMin, xMax] x [yMin, yMax], as fractions of the view (y down): { cx, cy, rx, ry }.
  */
-export function ringInView(sigma, { xMin, xMax, yMin, yMax }) {
+export function ellipseInView({ x, y, rx = 0, ry = 0 }, { xMin, xMax, yMin, yMax }) {
   return {
-    cx: (0 - xMin) / (xMax - xMin),
-    cy: (yMax - 0) / (yMax - yMin),
-    rx: sigma / (xMax - xMin),
-    ry: sigma / (yMax - yMin),
+    cx: (x - xMin) / (xMax - xMin),
+    cy: (yMax - y) / (yMax - yMin),
+    rx: rx / (xMax - xMin),
+    ry: ry / (yMax - yMin),
   };
+}
+
+/** Where the prior's ring of radius `sigma` (about the origin) falls in a view, as `ellipseInView` says. */
+export function ringInView(sigma, view) {
+  return ellipseInView({ x: 0, y: 0, rx: sigma, ry: sigma }, view);
 }
 
 const SVG = 'http://www.w3.org/2000/svg';

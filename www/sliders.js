@@ -2,6 +2,7 @@
 
 import { formatValue, sliderRange } from './latent.js';
 import { withDim } from './state.js';
+import { markHighlightedDim } from './dim-highlight.js';
 
 /** Builds the sliders for the current model and keeps them in step with the store. */
 export function mountSliders(container, store) {
@@ -32,7 +33,7 @@ export function mountSliders(container, store) {
       output.className = 'slider-value';
       row.append(label, input, output);
       container.append(row);
-      return { input, output };
+      return { row, input, output };
     });
   }
 
@@ -50,8 +51,10 @@ export function mountSliders(container, store) {
     });
   }
 
+  const markRows = markHighlightedDim(store, () => rows.map(({ row }) => row));
   store.subscribe((state, changed) => {
     if (changed.has('z') || changed.has('model')) render(state);
+    if (changed.has('model')) markRows();
   });
   render(store.get());
 }

@@ -41,6 +41,8 @@ export function initialState() {
     b: null, // interpolation endpoint B
     steps: DEFAULT_STEPS,
     path: 'lerp', // 'lerp' or 'slerp'
+    samples: null, // draws from q(z|x) for `encoded`: { of (that encoded), seed, n, eps, z, recon, pixels }
+    highlightDim: null, // the latent dim being hovered or focused in a per-dim view, or null
   };
 }
 

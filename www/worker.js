@@ -97,7 +97,8 @@ const handlers = {
     const { loaded, ms } = await (early ?? parse(url ? fetchBytes(url) : new Uint8Array(bytes)));
     if (model) model.free();
     model = loaded;
-    return { result: { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, ms } };
+    const activeUnitThreshold = bindings.activeUnitThreshold();
+    return { result: { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, activeUnitThreshold, ms } };
   },
 
   decode({ z, n }) {
@@ -126,6 +127,15 @@ const handlers = {
   elbo({ pixels }) {
     const m = requireModel();
     return { result: { terms: m.elbo_terms(pixels), latentDim: m.latent_dim } };
+  },
+
+  posterior({ pixels, eps }) {
+    const m = requireModel();
+    const out = m.sample_posterior(pixels, eps);
+    const n = eps.length / m.latent_dim;
+    const z = out.slice(0, n * m.latent_dim);
+    const result = { z, recon: out.slice(n * m.latent_dim), pixels: m.decode(z, n), n };
+    return { result, transfer: [result.z.buffer, result.recon.buffer, result.pixels.buffer] };
   },
 
   atlas() {

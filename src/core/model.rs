@@ -263,9 +263,24 @@ pub fn bce_with_logit(logit: f32, target: f32) -> f32 {
     logit.max(0.0) - logit * target + (-logit.abs()).exp().ln_1p()
 }
 
+/// One image's -log p(x|z): `bce_with_logit` summed over its pixels' logits and targets.
+pub fn bce_of_image(logits: &[f32], targets: &[f32]) -> f32 {
+    logits
+        .iter()
+        .zip(targets)
+        .map(|(&l, &t)| bce_with_logit(l, t))
+        .sum()
+}
+
 /// One dim's KL(q(z|x) || N(0, 1)): the formula of `kl_per_dim`, for callers holding plain values.
 pub fn kl_of_dim(mu: f32, logvar: f32) -> f32 {
     0.5 * (mu * mu + logvar.exp() - 1.0 - logvar)
+}
+
+/// One value of the reparameterisation trick, mu + exp(logvar / 2) * eps: `Vae::reparameterize`'s formula
+/// for callers holding plain values.
+pub fn reparameterize_value(mu: f32, logvar: f32, eps: f32) -> f32 {
+    mu + (0.5 * logvar).exp() * eps
 }
 
 /// A 2-D f32 tensor's transpose as a new contiguous tensor.
@@ -356,11 +371,7 @@ mod tests {
         .unwrap()
         .to_vec1::<f32>()
         .unwrap()[0];
-        let scalar: f32 = logits
-            .iter()
-            .zip(&targets)
-            .map(|(&l, &t)| bce_with_logit(l, t))
-            .sum();
+        let scalar = bce_of_image(&logits, &targets);
         assert!(
             (tensor - scalar).abs() <= 1e-5 * tensor.abs(),
             "{tensor} vs {scalar}"
@@ -374,6 +385,18 @@ mod tests {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
+        let eps: Vec<f32> = (0..8).map(|_| normal(&mut rng, 1.0)).collect();
+        let [mu_t, logvar_t, eps_t] = [&mu, &logvar, &eps].map(|v| matrix(v, 1, 8).unwrap());
+        let z = Vae::reparameterize(&mu_t, &logvar_t, &eps_t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for d in 0..8 {
+            let scalar = reparameterize_value(mu[d], logvar[d], eps[d]);
+            assert!((z[d] - scalar).abs() <= 1e-6 * (1.0 + scalar.abs()), "z{d}");
+        }
         for d in 0..8 {
             let scalar = kl_of_dim(mu[d], logvar[d]);
             assert!(

@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use wasm_bindgen::prelude::*;
 
 use crate::core::format::{self, ModelFile};
-use crate::core::model;
+use crate::core::{metrics, model};
 use crate::web::grid::GridSweep;
 use crate::web::packed_decoder::{PackedDecoder, PixelSink};
 
@@ -27,6 +27,12 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 pub fn use_thread_pool() -> bool {
     THREAD_POOL.store(cfg!(feature = "threads"), Ordering::Relaxed);
     cfg!(feature = "threads")
+}
+
+/// Cov_x(E_q[z_u]) above which a latent dim counts as active, as `eval` counts active units.
+#[wasm_bindgen(js_name = activeUnitThreshold)]
+pub fn active_unit_threshold() -> f32 {
+    metrics::ACTIVE_UNIT_THRESHOLD
 }
 
 /// Turns any displayable error into a JS `Error`.
@@ -218,11 +224,7 @@ impl Model {
             .enumerate()
         {
             let image = i * per_image..(i + 1) * per_image;
-            let recon: f32 = logits[image.clone()]
-                .iter()
-                .zip(&pixels[image])
-                .map(|(&l, &t)| model::bce_with_logit(l, t))
-                .sum();
+            let recon = model::bce_of_image(&logits[image.clone()], &pixels[image]);
             let kl: Vec<f32> = mu
                 .iter()
                 .zip(logvar)
@@ -231,6 +233,35 @@ impl Model {
             out.extend([recon, kl.iter().sum()]);
             out.extend(kl);
         }
+        Ok(out)
+    }
+
+    /// Samples q(z|x) for one image by the reparameterisation trick, and scores each sample.
+    ///
+    /// `eps` is `[n, latent_dim]` standard-normal values drawn by the caller (so a seed repeats them).
+    /// Returns the `n*latent_dim` values z = mu + sigma * eps, then the `n` reconstructions
+    /// -log p(x | z) in nats: their mean estimates E_q[-log p(x|z)], the ELBO's reconstruction term.
+    pub fn sample_posterior(&self, pixels: &[f32], eps: &[f32]) -> Result<Vec<f32>, JsError> {
+        let x = self.pixel_matrix(pixels)?;
+        if pixels.len() != self.pixels_per_image() {
+            return Err(JsError::new(&format!(
+                "pixels has {} values; sample_posterior takes one image of {} (width*height)",
+                pixels.len(),
+                self.pixels_per_image()
+            )));
+        }
+        let latent = self.latent_dim();
+        let n = eps.len() / latent;
+        if n == 0 || n > MAX_BATCH || !eps.len().is_multiple_of(latent) {
+            return Err(JsError::new(&format!(
+                "eps has {} values; expected 1..={MAX_BATCH} vectors of latent_dim {latent}",
+                eps.len()
+            )));
+        }
+        check_finite("eps", eps)?;
+        let samples = metrics::posterior_samples(&self.file.vae, &x, eps).map_err(js_error)?;
+        let mut out = samples.z;
+        out.extend(samples.recon);
         Ok(out)
     }
 

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { useServerAndBrowser, openExplorer, screenshotPath } from './harness.mjs';
+import { useServerAndBrowser, openExplorer, screenshotPath, canvasGray, pickGalleryImage } from './harness.mjs';
 
 const session = useServerAndBrowser();
 
@@ -27,38 +27,17 @@ async function openReady(query = '', hash = '') {
   return { page, errors };
 }
 
-/** The gray levels (red channel) of a canvas. */
-function canvasGray(page, selector) {
-  return page.evaluate((sel) => {
-    const canvas = document.querySelector(sel);
-    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-    return { width: canvas.width, height: canvas.height, gray: Array.from(data.filter((_, i) => i % 4 === 0)) };
-  }, selector);
-}
-
-/** Clicks gallery thumbnail k (in the sheet's order) and waits until that image is encoded. */
-async function pickGalleryImage(page, k) {
-  // Scroll the gallery's box so that the thumbnail's row is in view, then click its centre.
-  const box = await page.locator('#gallery').evaluate((c, row) => {
-    const side = c.clientWidth / 12;
-    c.parentElement.scrollTop = Math.max(0, (row - 1) * side);
-    return { w: c.clientWidth, h: c.clientHeight, rows: c.height / 28 };
-  }, Math.floor(k / 12));
-  const cell = box.w / 12;
-  await page.locator('#gallery').click({ position: { x: (k % 12 + 0.5) * cell, y: (Math.floor(k / 12) + 0.5) * (box.h / box.rows) } });
-  await page.waitForFunction((n) => window.explorer.store.get().encoded?.source.startsWith(`test image #${n} `), k);
-}
-
-/** Encodes two atlas images as A and B. */
+/** Encodes two atlas images as A and B, and waits for the strip of the first view's A and B to be replaced. */
 async function chooseEndpoints(page, [first, second]) {
   await pickGalleryImage(page, first);
   await page.getByRole('button', { name: 'Use as A' }).click();
   await pickGalleryImage(page, second);
+  const drawn = await page.evaluate(() => document.getElementById('interp-strip').dataset.serial ?? '');
   await page.getByRole('button', { name: 'Use as B' }).click();
-  await page.waitForFunction(() => {
-    const { a, b } = window.explorer.store.get();
-    return a && b;
-  });
+  await page.waitForFunction((before) => {
+    const { a, b, encoded } = window.explorer.store.get();
+    return a && b?.every((v, i) => v === encoded.mu[i]) && document.getElementById('interp-strip').dataset.serial !== before;
+  }, drawn);
 }
 
 /** Waits for the strip to show the current A, B, steps and path, and returns its gray levels. */
@@ -238,13 +217,16 @@ test('bad hash values are ignored with a message, and the rest of the link still
   const message = await page.locator('#message').textContent();
   for (const [part, pattern] of cases) assert.match(message, pattern, `${part} is reported`);
   const state = await page.evaluate(() => {
-    const { z, a, b, grid, steps, model } = window.explorer.store.get();
-    return { z, a, b, grid, steps, model: model.name, mean: model.meta.latent_mean };
+    const { z, a, b, grid, steps, model, atlas } = window.explorer.store.get();
+    const other = atlas.labels.findIndex((label) => label !== atlas.labels[0]);
+    const mu = (i) => Array.from(atlas.mu.subarray(i * 8, (i + 1) * 8));
+    return { z, a, b, grid, steps, model: model.name, mean: model.meta.latent_mean, firstA: mu(0), firstB: mu(other) };
   });
   assert.equal(state.model, 'digits');
   assert.deepEqual(state.z, state.mean, 'z stays at the mean');
-  assert.equal(state.a, null);
-  assert.equal(state.b, null);
+  // The link's a and b were refused, so A and B are the first view's: two atlas images of different classes.
+  assert.deepEqual(state.a, state.firstA);
+  assert.deepEqual(state.b, state.firstB);
   assert.deepEqual(state.grid, { xDim: 0, yDim: 1, size: 16, span: 2 }, 'only the valid span applied');
   assert.equal(state.steps, 10);
   assert.ok(state.z.every(Number.isFinite));

@@ -388,7 +388,7 @@ test('a 32x32 grid redrawn while dragging never blocks the main thread for more 
 
 test('the seed field refuses NaN, Infinity, 1e308, negatives, text and an empty value, with a message', async () => {
   const { page, errors } = await openExplorer(session.browser, session.server.url);
-  const seed = page.getByLabel('seed');
+  const seed = page.getByLabel('seed', { exact: true });
   const random = page.getByRole('button', { name: 'Random from the prior' });
   const z = () => page.evaluate(() => window.explorer.store.get().z);
   const start = await z();

@@ -109,3 +109,25 @@ export function screenshotPath(name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   return join(SCREENSHOT_DIR, name);
 }
+
+/** The gray levels (red channel) of a canvas. */
+export function canvasGray(page, selector) {
+  return page.evaluate((sel) => {
+    const canvas = document.querySelector(sel);
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    return { width: canvas.width, height: canvas.height, gray: Array.from(data.filter((_, i) => i % 4 === 0)) };
+  }, selector);
+}
+
+/** Clicks gallery thumbnail k (in the sheet's order) and waits until that image is encoded. */
+export async function pickGalleryImage(page, k) {
+  // Scroll the gallery's box so that the thumbnail's row is in view, then click its centre.
+  const box = await page.locator('#gallery').evaluate((c, row) => {
+    const side = c.clientWidth / 12;
+    c.parentElement.scrollTop = Math.max(0, (row - 1) * side);
+    return { w: c.clientWidth, h: c.clientHeight, rows: c.height / 28 };
+  }, Math.floor(k / 12));
+  const cell = box.w / 12;
+  await page.locator('#gallery').click({ position: { x: (k % 12 + 0.5) * cell, y: (Math.floor(k / 12) + 0.5) * (box.h / box.rows) } });
+  await page.waitForFunction((n) => window.explorer.store.get().encoded?.source.startsWith(`test image #${n} `), k);
+}

@@ -53,7 +53,7 @@ test('the page loads the digits model with no console errors, and a screenshot i
   const image = await canvasPixels(page, '#image');
   assert.ok(new Set(image).size > 10, 'the decoded image is not blank');
   // A repeatable sample for the picture, so that it shows a clear digit and warm decode timings.
-  await page.getByLabel('seed').fill('7');
+  await page.getByLabel('seed', { exact: true }).fill('7');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   await page.getByText('showing the sample for seed 7').waitFor();
   await gridSettled(page);
@@ -194,14 +194,14 @@ test('a malformed file shows a readable error, and the old model stays loaded', 
 
 test('Random from the prior repeats for the same seed', async () => {
   const { page } = await openExplorer(session.browser, session.server.url);
-  await page.getByLabel('seed').fill('42');
+  await page.getByLabel('seed', { exact: true }).fill('42');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   const first = await page.evaluate(() => window.explorer.store.get().z);
-  assert.equal(await page.getByLabel('seed').inputValue(), '43');
+  assert.equal(await page.getByLabel('seed', { exact: true }).inputValue(), '43');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   const second = await page.evaluate(() => window.explorer.store.get().z);
   assert.notDeepEqual(second, first);
-  await page.getByLabel('seed').fill('42');
+  await page.getByLabel('seed', { exact: true }).fill('42');
   await page.getByRole('button', { name: 'Random from the prior' }).click();
   assert.deepEqual(await page.evaluate(() => window.explorer.store.get().z), first);
   await page.getByRole('button', { name: 'Reset' }).click();
@@ -253,6 +253,11 @@ test('bad arguments give readable errors, not panics', async () => {
       () => decoder.grid({ ...grid, cols: 1000 }),
       () => decoder.grid({ ...grid, xMin: 2 }),
       () => decoder.encode([0.5, 0.5]),
+      () => decoder.posterior(new Array(784 * 2).fill(0), new Array(8).fill(0)),
+      () => decoder.posterior(new Array(784).fill(0), [1, 2, 3]),
+      () => decoder.posterior(new Array(784).fill(0), []),
+      () => decoder.posterior(new Array(784).fill(0), [0, 0, NaN, 0, 0, 0, 0, 0]),
+      () => decoder.posterior(new Array(784).fill(0), new Array(8 * 4097).fill(0)),
     ];
     const out = [];
     for (const attempt of attempts) {
@@ -265,6 +270,7 @@ test('bad arguments give readable errors, not panics', async () => {
     }
     // The model still works after all that.
     out.push((await decoder.decode(new Array(8).fill(0))).pixels.length);
+    out.push((await decoder.posterior(new Array(784).fill(0), new Array(16).fill(0))).recon.length);
     return out;
   });
   assert.match(messages[0], /z has 3 values; 1 vectors of latent_dim 8 need 8/);
@@ -274,7 +280,13 @@ test('bad arguments give readable errors, not panics', async () => {
   assert.match(messages[4], /cols = 1000/);
   assert.match(messages[5], /x range \[2, 1\]/);
   assert.match(messages[6], /positive multiple of 784/);
-  assert.equal(messages[7], 784);
+  assert.match(messages[7], /pixels has 1568 values; sample_posterior takes one image of 784/);
+  assert.match(messages[8], /eps has 3 values; expected 1..=4096 vectors of latent_dim 8/);
+  assert.match(messages[9], /eps has 0 values/);
+  assert.match(messages[10], /eps\[2\] is NaN/);
+  assert.match(messages[11], /eps has 32776 values/);
+  assert.equal(messages[12], 784);
+  assert.equal(messages[13], 2, 'sample_posterior still scores two samples');
   assert.deepEqual(errors, []);
   await page.close();
 });
