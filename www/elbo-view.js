@@ -2,8 +2,8 @@
 
 import { formatValue } from './latent.js';
 
-/** Renders `state.encoded` into a table body and a totals list. */
-export function mountElboView({ tableBody, totals }, store) {
+/** Renders `state.encoded` into a table body and a totals list, and reads its numbers out once through `announce(text)`. */
+export function mountElboView({ tableBody, totals }, store, announce) {
   function render(state) {
     const { encoded } = state;
     if (!encoded) {
@@ -49,8 +49,17 @@ export function mountElboView({ tableBody, totals }, store) {
     );
   }
 
+  /** The same numbers as shown, as one sentence. */
+  function summary({ source, terms }) {
+    const perDim = terms.klPerDim.map((kl, d) => `z${d + 1} ${kl.toFixed(2)}`).join(', ');
+    return `Encoded ${source}: reconstruction ${terms.recon.toFixed(1)} nats, KL ${terms.kl.toFixed(1)} nats, `
+      + `\u2212ELBO at \u03bc ${(terms.recon + terms.kl).toFixed(1)} nats. KL per dim, in nats: ${perDim}.`;
+  }
+
   store.subscribe((state, changed) => {
-    if (changed.has('encoded')) render(state);
+    if (!changed.has('encoded')) return;
+    render(state);
+    if (state.encoded) announce(summary(state.encoded));
   });
   render(store.get());
 }

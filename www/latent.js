@@ -113,3 +113,15 @@ export function interpolationPoints(a, b, steps, path) {
   for (let i = 0; i < steps; i++) points.push(step(a, b, steps === 1 ? 0 : i / (steps - 1)));
   return points;
 }
+
+/** The atlas image whose mu lies nearest z (Euclidean, over every dim); -1 for an empty atlas. */
+export function nearestAtlasImage(atlas, z) {
+  const dims = z.length;
+  let [best, bestDistance] = [-1, Infinity];
+  for (let i = 0; i < atlas.count; i++) {
+    let distance = 0;
+    for (let d = 0; d < dims; d++) distance += (atlas.mu[i * dims + d] - z[d]) ** 2;
+    if (distance < bestDistance) [best, bestDistance] = [i, distance];
+  }
+  return best;
+}
