@@ -94,7 +94,7 @@ export function mountInterpolation(
     const dt = lastFrame ? (now - lastFrame) / 1000 : 0;
     lastFrame = now;
     let next = t + (direction * dt) / SWEEP_SECONDS;
-    if (next >= 1 || next <= 0) {
+    if ((direction > 0 && next >= 1) || (direction < 0 && next <= 0)) {
       direction = -direction;
       sweepsLeft -= 1;
     }
