@@ -120,9 +120,10 @@ $(WEB_REFERENCE): weights/digits.safetensors $(LIB_SOURCES) src/bin/web_referenc
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)
 
-# The tests save their screenshots in target/screenshots/; this runs the two that take them, saving into docs/.
-screenshots: setup-chromium setup-node build ## Refresh docs/screenshot.png and docs/screenshot-interpolation.png
-	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs
+# The tests save their screenshots in target/screenshots/; this runs the ones that take them, saving into docs/.
+screenshots: setup-chromium setup-node build ## Refresh docs/screenshot*.png (desktop, interpolation, phone, tablet)
+	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs \
+	  tests/web/screens.test.mjs
 
 bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: first image, grid fps, download, wasm size
 	node tests/web/bench-peers.mjs

@@ -164,7 +164,7 @@ for (const model of ['digits', 'fashion']) {
     const { grid, meta } = await labelsAndAtlas(page);
     const [m, s] = [meta.latent_mean, meta.latent_std];
     const size = await page.evaluate(() => window.explorer.store.get().grid.size);
-    assert.ok(grid.startsWith(`latent grid of ${size} by ${size} decoded images: across, z3 from ${shown(m[2] - 2 * s[2])} to ${shown(m[2] + 2 * s[2])}; `
+    assert.ok(grid.startsWith(`latent grid of ${size} by ${size} cells, each the decoder's picture of z with two dims swept: across, z3 from ${shown(m[2] - 2 * s[2])} to ${shown(m[2] + 2 * s[2])}; `
       + `down, z6 from ${shown(m[5] + 2 * s[5])} to ${shown(m[5] - 2 * s[5])}`), grid);
     await context.close();
   });
