@@ -23,8 +23,8 @@ export function describeImage(meta, z, atlas, nearest) {
 /** The grid: its size, its two axes with their ranges (in the order drawn) and where the marker is. */
 export function describeGrid(params, z) {
   const { xDim, yDim, xMin, xMax, yMin, yMax, cols, rows } = params;
-  return `latent grid of ${cols} by ${rows} cells, each the decoder's picture of z with two dims swept: across, z${xDim + 1} from ${formatValue(xMin)} to ${formatValue(xMax)}; `
-    + `down, z${yDim + 1} from ${formatValue(yMax)} to ${formatValue(yMin)}; the marker, the current z, is at `
+  return `latent grid of ${cols} by ${rows} cells, each the decoder's picture of z with two dims swept: `
+    + `across, z${xDim + 1} from ${formatValue(xMin)} to ${formatValue(xMax)}; down, z${yDim + 1} from ${formatValue(yMax)} to ${formatValue(yMin)}; the marker, the current z, is at `
     + `${describeValues(z, [xDim, yDim])}; arrow keys move it`;
 }
 

@@ -39,6 +39,7 @@ export function mountInterpolation(
   let stripVisible = false;
   let step = -1; // the step the keyboard (or a click) last sent to the sliders
   let stripSerial = 0;
+  let loop = 0; // the running animation loop's number: a stopped loop's last frame does nothing
 
   const ready = (state) => state.model && state.a && state.b;
 
@@ -87,8 +88,6 @@ export function mountInterpolation(
     drawPreview();
   }
 
-  let loop = 0; // the running animation loop's number: a stopped loop's last frame does nothing
-
   function frame(now, mine) {
     if (!playing || mine !== loop) return;
     const dt = lastFrame ? (now - lastFrame) / 1000 : 0;
@@ -136,7 +135,7 @@ export function mountInterpolation(
     autoplay();
   }).observe(strip);
 
-  /** Marks step `index` of the strip (-1: none) for the keyboard. */
+  /** Marks step `index` of the strip (-1: none) with the keyboard's cursor. */
   function showStep(index) {
     step = index;
     cursor.hidden = index < 0;
@@ -146,7 +145,7 @@ export function mountInterpolation(
 
   /** Sends step `index` to the sliders. */
   function sendStep(index) {
-    showStep(index);
+    step = index;
     store.update({ z: points[index].slice(), lastSeed: null });
   }
 
@@ -159,7 +158,8 @@ export function mountInterpolation(
   strip.addEventListener('keydown', (event) => {
     if (!(event.key in keySteps) || !ready(store.get()) || !points.length) return;
     event.preventDefault();
-    const next = Math.min(points.length - 1, Math.max(0, (step < 0 ? -1 : step) + keySteps[event.key]));
+    const next = Math.min(points.length - 1, Math.max(0, step + keySteps[event.key]));
+    showStep(next);
     sendStep(next);
     announce(`step ${next + 1} of ${points.length}: ${describeValues(points[next])}`);
   });
@@ -174,7 +174,6 @@ export function mountInterpolation(
     const rect = strip.getBoundingClientRect();
     const index = Math.min(points.length - 1, Math.floor(((event.clientX - rect.left) / rect.width) * points.length));
     sendStep(index);
-    cursor.hidden = true; // the box marks the keyboard's step only
   });
 
   store.subscribe((state, changed) => {
