@@ -131,8 +131,9 @@ test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in h
 	node --test --test-concurrency=1 $(WEB_TESTS)
 
 # The tests save their screenshots in target/screenshots/; this runs those that take them, saving into docs/.
-screenshots: setup-chromium setup-node build ## Refresh docs/screenshot*.png (the page, interpolation, sampling, the ELBO)
-	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs tests/web/teaching.test.mjs
+screenshots: setup-chromium setup-node build ## Refresh docs/screenshot*.png (desktop, interpolation, sampling, the ELBO, phone, tablet)
+	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs \
+	  tests/web/teaching.test.mjs tests/web/screens.test.mjs
 
 bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: first image, grid fps, download, wasm size
 	node tests/web/bench-peers.mjs

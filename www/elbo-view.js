@@ -3,8 +3,8 @@
 import { formatValue, sigmaOf } from './latent.js';
 import { markHighlightedDim, pointsAtDim } from './dim-highlight.js';
 
-/** Renders `state.encoded` into a table body and a totals list. */
-export function mountElboView({ tableBody, totals }, store) {
+/** Renders `state.encoded` into a table body and a totals list, and reads its numbers out once through `announce(text)`. */
+export function mountElboView({ tableBody, totals }, store, announce) {
   const markRows = markHighlightedDim(store, () => [...tableBody.rows]);
   function render(state) {
     const { encoded } = state;
@@ -53,11 +53,18 @@ export function mountElboView({ tableBody, totals }, store) {
     );
   }
 
+  /** The same numbers as shown, as one sentence. */
+  function summary({ source, terms }) {
+    const perDim = terms.klPerDim.map((kl, d) => `z${d + 1} ${kl.toFixed(2)}`).join(', ');
+    return `Encoded ${source}: reconstruction ${terms.recon.toFixed(1)} nats, KL ${terms.kl.toFixed(1)} nats, `
+      + `\u2212ELBO at \u03bc ${(terms.recon + terms.kl).toFixed(1)} nats. KL per dim, in nats: ${perDim}.`;
+  }
+
   store.subscribe((state, changed) => {
-    if (changed.has('encoded')) {
-      render(state);
-      markRows();
-    }
+    if (!changed.has('encoded')) return;
+    render(state);
+    markRows();
+    if (state.encoded) announce(summary(state.encoded));
   });
   render(store.get());
 }

@@ -14,11 +14,15 @@ import { mountTraversal } from './traversal.js';
 import { downloadPng } from './export-png.js';
 import { mountProjector } from './projector.js';
 import { mountTeaching } from './teaching.js';
+import { className } from './describe.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Mounts every exploring view on the shared store and worker client; returns the class map (for tests). */
-export function mountExplore({ store, decoder, showMessage }) {
+/**
+ * Mounts every exploring view on the shared store and worker client; `announce(text)` reads a result out
+ * when an action ends. Returns the class map (for tests).
+ */
+export function mountExplore({ store, decoder, showMessage, announce }) {
   async function encodeImage(pixels, source) {
     const { model } = store.get();
     if (!model) return;
@@ -44,8 +48,7 @@ export function mountExplore({ store, decoder, showMessage }) {
     const { atlas, model } = store.get();
     const size = atlas.width * atlas.height;
     const pixels = Float32Array.from(atlas.pixels.subarray(index * size, (index + 1) * size), (v) => v / 255);
-    const label = model.meta.class_names?.[atlas.labels[index]] ?? atlas.labels[index];
-    return encodeImage(pixels, `test image #${index} (${label})`);
+    return encodeImage(pixels, `test image #${index} (${className(model.meta, atlas.labels[index])})`);
   }
 
   function encodeDrawing(gray, width, height, source) {
@@ -59,12 +62,17 @@ export function mountExplore({ store, decoder, showMessage }) {
   }
 
   const gallery = mountGallery({ canvas: $('gallery'), cursor: $('gallery-cursor'), classSelect: $('gallery-class'), onPick: encodeAtlasImage });
-  const classMap = mountClassMap({ canvas: $('class-map'), legend: $('map-legend'), marker: $('map-marker') }, store, (index) => {
-    const { atlas, model } = store.get();
-    const dims = model.meta.latent_dim;
-    store.update({ z: Array.from(atlas.mu.subarray(index * dims, (index + 1) * dims)), lastSeed: null });
-    encodeAtlasImage(index);
-  });
+  const classMap = mountClassMap(
+    { canvas: $('class-map'), legend: $('map-legend'), marker: $('map-marker'), cursor: $('map-cursor'), highlightSelect: $('map-class') },
+    store,
+    (index) => {
+      const { atlas, model } = store.get();
+      const dims = model.meta.latent_dim;
+      store.update({ z: Array.from(atlas.mu.subarray(index * dims, (index + 1) * dims)), lastSeed: null });
+      encodeAtlasImage(index);
+    },
+    announce,
+  );
   function showAtlas(state) {
     const names = state.model.meta.class_names ?? [];
     gallery.show(state.atlas, names);
@@ -96,11 +104,12 @@ export function mountExplore({ store, decoder, showMessage }) {
       toSliders: $('encoded-to-sliders'), toA: $('encoded-to-a'), toB: $('encoded-to-b') },
     store, decoder, showMessage,
   );
-  mountElboView({ tableBody: $('elbo-dims'), totals: $('elbo-totals') }, store);
+  mountElboView({ tableBody: $('elbo-dims'), totals: $('elbo-totals') }, store, announce);
   mountInterpolation(
     { strip: $('interp-strip'), marker: $('interp-marker'), scrubber: $('interp-scrub'), playButton: $('interp-play'),
-      pathSelect: $('interp-path'), stepsSelect: $('interp-steps'), preview: $('interp-preview'), status: $('interp-status') },
-    store, decoder,
+      pathSelect: $('interp-path'), stepsSelect: $('interp-steps'), preview: $('interp-preview'), status: $('interp-status'),
+      cursor: $('strip-cursor') },
+    store, decoder, announce,
   );
   mountTraversal({ canvas: $('traversal'), labels: $('traversal-labels') }, store, decoder, showMessage);
   mountProjector($('projector'));

@@ -1,27 +1,42 @@
 // The atlas gallery: the model's held-out images as one sheet of thumbnails, filtered by class; click to pick,
 // or move a cursor with the arrow keys and press Enter.
 
-/** Thumbnails per row. */
-const COLUMNS = 12;
+/** Thumbnails per row, at most. */
+const MAX_COLUMNS = 12;
+
+/** The smallest thumbnail, in CSS pixels: 44 (a finger's target) on touch screens, else one image pixel per CSS pixel. */
+const MIN_THUMBNAIL = { touch: 44, other: 28 };
+
+const touchScreen = matchMedia('(any-pointer: coarse)');
 
 /** Wires the gallery; `onPick(index)` gets the atlas index of the clicked image. */
 export function mountGallery({ canvas, cursor, classSelect, onPick }) {
   let atlas = null;
   let shown = []; // atlas indices on the sheet, in order
   let at = 0; // the keyboard cursor's position in `shown`
+  let columns = MAX_COLUMNS;
+
+  /** As many columns as fit at the smallest thumbnail size, from 4 to 12. */
+  function fittingColumns() {
+    const smallest = touchScreen.matches ? MIN_THUMBNAIL.touch : MIN_THUMBNAIL.other;
+    const width = canvas.parentElement.clientWidth;
+    return width ? Math.min(MAX_COLUMNS, Math.max(4, Math.floor(width / smallest))) : MAX_COLUMNS;
+  }
 
   function draw() {
     if (!atlas) return;
+    columns = fittingColumns();
+    canvas.dataset.columns = String(columns);
     const wanted = classSelect.value === 'all' ? null : Number(classSelect.value);
     shown = [];
     for (let i = 0; i < atlas.count; i++) if (wanted === null || atlas.labels[i] === wanted) shown.push(i);
-    const rows = Math.max(1, Math.ceil(shown.length / COLUMNS));
+    const rows = Math.max(1, Math.ceil(shown.length / columns));
     const { width, height } = atlas;
-    canvas.width = COLUMNS * width;
+    canvas.width = columns * width;
     canvas.height = rows * height;
     const image = new ImageData(canvas.width, canvas.height);
     shown.forEach((index, k) => {
-      const [left, top] = [(k % COLUMNS) * width, Math.floor(k / COLUMNS) * height];
+      const [left, top] = [(k % columns) * width, Math.floor(k / columns) * height];
       for (let y = 0; y < height; y++) {
         for (let x = 0; x < width; x++) {
           const gray = atlas.pixels[index * width * height + y * width + x];
@@ -37,10 +52,10 @@ export function mountGallery({ canvas, cursor, classSelect, onPick }) {
   }
 
   function placeCursor() {
-    const side = canvas.clientWidth / COLUMNS;
+    const side = canvas.clientWidth / columns;
     Object.assign(cursor.style, {
-      left: `${(at % COLUMNS) * side}px`,
-      top: `${Math.floor(at / COLUMNS) * side}px`,
+      left: `${(at % columns) * side}px`,
+      top: `${Math.floor(at / columns) * side}px`,
       width: `${side}px`,
       height: `${side}px`,
     });
@@ -49,9 +64,13 @@ export function mountGallery({ canvas, cursor, classSelect, onPick }) {
   }
 
   classSelect.addEventListener('change', draw);
-  const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -COLUMNS, ArrowDown: COLUMNS };
+  // A turned tablet or a resized window may fit another number of columns.
+  new ResizeObserver(() => {
+    if (atlas && fittingColumns() !== columns) draw();
+  }).observe(canvas.parentElement);
   canvas.addEventListener('keydown', (event) => {
     if (!shown.length) return;
+    const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns };
     if (event.key in moves) {
       at = Math.min(shown.length - 1, Math.max(0, at + moves[event.key]));
       placeCursor();
@@ -70,11 +89,11 @@ export function mountGallery({ canvas, cursor, classSelect, onPick }) {
   canvas.addEventListener('click', (event) => {
     if (!atlas) return;
     const rect = canvas.getBoundingClientRect();
-    const col = Math.floor(((event.clientX - rect.left) / rect.width) * COLUMNS);
+    const col = Math.floor(((event.clientX - rect.left) / rect.width) * columns);
     const row = Math.floor(((event.clientY - rect.top) / rect.height) * (canvas.height / atlas.height));
-    const index = shown[row * COLUMNS + col];
-    if (index === undefined || col >= COLUMNS) return;
-    at = row * COLUMNS + col;
+    const index = shown[row * columns + col];
+    if (index === undefined || col >= columns) return;
+    at = row * columns + col;
     onPick(index);
   });
 

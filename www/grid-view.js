@@ -3,8 +3,11 @@
 
 import { cellLatent } from './latent.js';
 
-/** Wires the grid canvas and its marker; `onPick(x, y)` receives the picked cell's latent values. */
-export function mountGrid({ canvas, marker, onPick }) {
+/**
+ * Wires the grid canvas and its marker; `onPick(x, y)` receives the picked cell's latent values, and
+ * `onSettle()` is called when a pick ends (the pointer lifts, or after a key).
+ */
+export function mountGrid({ canvas, marker, onPick, onSettle }) {
   let params = null; // the parameters of the grid on screen
   let cell = { col: 0, row: 0 };
   let dragging = false;
@@ -35,6 +38,7 @@ export function mountGrid({ canvas, marker, onPick }) {
     if (dragging) pickAt(event);
   });
   const stop = () => {
+    if (dragging && params) onSettle();
     dragging = false;
   };
   canvas.addEventListener('pointerup', stop);
@@ -48,6 +52,7 @@ export function mountGrid({ canvas, marker, onPick }) {
     const col = Math.min(params.cols - 1, Math.max(0, cell.col + move[0]));
     const row = Math.min(params.rows - 1, Math.max(0, cell.row + move[1]));
     pick(col, row);
+    onSettle();
   });
 
   return {

@@ -1,20 +1,32 @@
 // The interpolation strip: N images decoded along the path from A to B, a scrubber, play/pause, lerp or slerp.
+// A new pair plays once by itself when the strip is on screen, unless the reader asks for reduced motion.
 
 import { drawIntensities, tileIntensities } from './image-view.js';
 import { interpolationPoints, lerp, slerp } from './latent.js';
 import { STEPS_RANGE } from './url-state.js';
+import { describeValues } from './describe.js';
 
 /** Seconds for one sweep from A to B when playing (it then sweeps back). */
 const SWEEP_SECONDS = 3;
 
+/** Sweeps the autoplay of a new pair makes: to B and back to A. The play button plays until paused. */
+const AUTOPLAY_SWEEPS = 2;
+
+/** The reader's wish for less motion: no autoplay then (the play button still plays). */
+const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
+
 /** Step counts offered in the select. */
 const STEP_CHOICES = [5, 8, 10, 12, 16, 20].filter((n) => n >= STEPS_RANGE.min && n <= STEPS_RANGE.max);
 
-/** Wires the strip and its controls to the store; a click on a step sends it to the sliders. */
+/**
+ * Wires the strip and its controls to the store; a click on a step, or the arrow keys on the focused strip,
+ * send it to the sliders (`announce(text)` reads the step out).
+ */
 export function mountInterpolation(
-  { strip, marker, scrubber, playButton, pathSelect, stepsSelect, preview, status },
+  { strip, marker, scrubber, playButton, pathSelect, stepsSelect, preview, status, cursor },
   store,
   decoder,
+  announce,
 ) {
   for (const n of STEP_CHOICES) stepsSelect.append(new Option(`${n} steps`, String(n)));
   let points = [];
@@ -22,7 +34,12 @@ export function mountInterpolation(
   let playing = false;
   let lastFrame = 0;
   let direction = 1;
+  let sweepsLeft = Infinity; // finite while autoplaying
+  let autoplayDue = false; // a new pair waits for the strip to come on screen
+  let stripVisible = false;
+  let step = -1; // the step the keyboard (or a click) last sent to the sliders
   let stripSerial = 0;
+  let loop = 0; // the running animation loop's number: a stopped loop's last frame does nothing
 
   const ready = (state) => state.model && state.a && state.b;
 
@@ -41,6 +58,7 @@ export function mountInterpolation(
     }
     status.textContent = `${steps} steps from A to B, ${path === 'slerp' ? 'spherical' : 'linear'}; click one to send it to the sliders.`;
     points = interpolationPoints(state.a, state.b, steps, path);
+    showStep(-1);
     const mine = ++stripSerial;
     const result = await decoder.decode(points.flat(), steps, 'strip');
     if (!result || mine !== stripSerial) return;
@@ -70,23 +88,65 @@ export function mountInterpolation(
     drawPreview();
   }
 
-  function frame(now) {
-    if (!playing) return;
+  function frame(now, mine) {
+    if (!playing || mine !== loop) return;
     const dt = lastFrame ? (now - lastFrame) / 1000 : 0;
     lastFrame = now;
     let next = t + (direction * dt) / SWEEP_SECONDS;
-    if (next >= 1 || next <= 0) direction = -direction;
+    if ((direction > 0 && next >= 1) || (direction < 0 && next <= 0)) {
+      direction = -direction;
+      sweepsLeft -= 1;
+    }
     next = Math.min(1, Math.max(0, next));
     setT(next);
-    requestAnimationFrame(frame);
+    if (sweepsLeft <= 0) setPlaying(false);
+    else requestAnimationFrame((later) => frame(later, mine));
   }
 
-  function setPlaying(on) {
+  /** Starts or stops playing; `sweeps` bounds an autoplay (the button plays without bound). */
+  function setPlaying(on, sweeps = Infinity) {
+    const start = on && !playing;
     playing = on && Boolean(ready(store.get()));
+    if (!playing) loop += 1;
+    sweepsLeft = sweeps;
     playButton.textContent = playing ? 'Pause' : 'Play';
     playButton.setAttribute('aria-pressed', String(playing));
     lastFrame = 0;
-    if (playing) requestAnimationFrame(frame);
+    if (playing && start) {
+      const mine = ++loop;
+      requestAnimationFrame((now) => frame(now, mine));
+    }
+  }
+
+  function autoplay() {
+    if (!autoplayDue || !stripVisible || !ready(store.get())) return;
+    autoplayDue = false;
+    if (reducedMotion.matches || playing) return;
+    direction = 1;
+    setT(0);
+    setPlaying(true, AUTOPLAY_SWEEPS);
+  }
+
+  reducedMotion.addEventListener('change', () => {
+    if (reducedMotion.matches && Number.isFinite(sweepsLeft)) setPlaying(false);
+  });
+  new IntersectionObserver(([entry]) => {
+    stripVisible = entry.isIntersecting;
+    autoplay();
+  }).observe(strip);
+
+  /** Marks step `index` of the strip (-1: none) with the keyboard's cursor. */
+  function showStep(index) {
+    step = index;
+    cursor.hidden = index < 0;
+    if (index < 0) return;
+    Object.assign(cursor.style, { left: `${(100 * index) / points.length}%`, width: `${100 / points.length}%`, top: '0', height: '100%' });
+  }
+
+  /** Sends step `index` to the sliders. */
+  function sendStep(index) {
+    step = index;
+    store.update({ z: points[index].slice(), lastSeed: null });
   }
 
   scrubber.addEventListener('input', () => {
@@ -94,6 +154,18 @@ export function mountInterpolation(
     setT(Number(scrubber.value) / 1000);
   });
   playButton.addEventListener('click', () => setPlaying(!playing));
+  const keySteps = { ArrowLeft: -1, ArrowRight: 1, Home: -Infinity, End: Infinity };
+  strip.addEventListener('keydown', (event) => {
+    if (!(event.key in keySteps) || !ready(store.get()) || !points.length) return;
+    event.preventDefault();
+    const next = Math.min(points.length - 1, Math.max(0, step + keySteps[event.key]));
+    showStep(next);
+    sendStep(next);
+    announce(`step ${next + 1} of ${points.length}: ${describeValues(points[next])}`);
+  });
+  strip.addEventListener('blur', () => {
+    cursor.hidden = true;
+  });
   pathSelect.addEventListener('change', () => store.update({ path: pathSelect.value }));
   stepsSelect.addEventListener('change', () => store.update({ steps: Number(stepsSelect.value) }));
   strip.addEventListener('click', (event) => {
@@ -101,12 +173,16 @@ export function mountInterpolation(
     if (!ready(state) || !points.length) return;
     const rect = strip.getBoundingClientRect();
     const index = Math.min(points.length - 1, Math.floor(((event.clientX - rect.left) / rect.width) * points.length));
-    store.update({ z: points[index].slice(), lastSeed: null });
+    sendStep(index);
   });
 
   store.subscribe((state, changed) => {
     if (['a', 'b', 'steps', 'path', 'model'].some((k) => changed.has(k))) {
       if (!ready(state)) setPlaying(false);
+      if ((changed.has('a') || changed.has('b')) && ready(state)) {
+        autoplayDue = true;
+        autoplay();
+      }
       drawStrip(state).catch((error) => {
         status.textContent = `The strip could not be decoded: ${error.message}`;
       });

@@ -128,3 +128,15 @@ export function formatNats(value) {
 export function sigmaOf(logvar) {
   return logvar.map((v) => Math.exp(0.5 * v));
 }
+
+/** The atlas image whose mu lies nearest z (Euclidean, over every dim); -1 for an empty atlas. */
+export function nearestAtlasImage(atlas, z) {
+  const dims = z.length;
+  let [best, bestDistance] = [-1, Infinity];
+  for (let i = 0; i < atlas.count; i++) {
+    let distance = 0;
+    for (let d = 0; d < dims; d++) distance += (atlas.mu[i * dims + d] - z[d]) ** 2;
+    if (distance < bestDistance) [best, bestDistance] = [i, distance];
+  }
+  return best;
+}

@@ -1,7 +1,8 @@
 // Start-up and wiring: connects the store, the worker client and the views.
 
 import { Decoder } from './decoder.js';
-import { gridParams } from './latent.js';
+import { gridParams, nearestAtlasImage } from './latent.js';
+import { describeGrid, describeImage, describeValues } from './describe.js';
 import { createStore, initialState, withDim, DEFAULT_GRID } from './state.js';
 import { mountSliders } from './sliders.js';
 import { drawIntensities } from './image-view.js';
@@ -23,6 +24,11 @@ function showMessage(text, kind = 'error') {
   box.textContent = text;
   box.dataset.kind = kind;
   box.hidden = !text;
+}
+
+/** Reads `text` out to screen readers, politely: called when an action ends, never on every drag event. */
+function announce(text) {
+  $('live-status').textContent = text;
 }
 
 function showTimings() {
@@ -120,6 +126,12 @@ function markGrid(state) {
   if (!state.grid) return;
   const params = gridParams(state.model.meta, state.z, state.grid);
   grid.mark(state.z[state.grid.xDim], state.z[state.grid.yDim], params);
+  $('grid-canvas').setAttribute('aria-label', describeGrid(params, state.z));
+}
+
+function labelImage(state) {
+  const nearest = state.atlas ? nearestAtlasImage(state.atlas, state.z) : -1;
+  $('image').setAttribute('aria-label', describeImage(state.model.meta, state.z, state.atlas, nearest));
 }
 
 const grid = mountGrid({
@@ -129,6 +141,10 @@ const grid = mountGrid({
     const { z, grid: g } = store.get();
     store.update({ z: withDim(withDim(z, g.xDim, x), g.yDim, y), lastSeed: null });
   },
+  onSettle() {
+    const { z, grid: g } = store.get();
+    announce(describeValues(z, [g.xDim, g.yDim]));
+  },
 });
 
 const rings = mountPriorRings($('grid-rings'));
@@ -136,6 +152,7 @@ const rings = mountPriorRings($('grid-rings'));
 store.subscribe((state, changed) => {
   if (!state.model) return;
   if (changed.has('z') || changed.has('model')) requestImage(state);
+  if (changed.has('z') || changed.has('model') || changed.has('atlas')) labelImage(state);
   if (changed.has('z') || changed.has('model') || changed.has('grid')) {
     if (changed.has('model')) gridKey = '';
     requestGrid(state);
@@ -216,6 +233,6 @@ picker
   .then(() => applyHash(location.hash, fromQuery.ignored))
   .then(() => import('./explore.js'))
   .then(({ mountExplore }) => {
-    window.explorer.classMap = mountExplore({ store, decoder, showMessage }).classMap;
+    window.explorer.classMap = mountExplore({ store, decoder, showMessage, announce }).classMap;
   })
   .catch((error) => showMessage(`The encoding and interpolation views failed to start: ${error.message}`));

@@ -31,6 +31,8 @@ export function mountSliders(container, store) {
       const output = document.createElement('output');
       output.htmlFor = input.id;
       output.className = 'slider-value';
+      // The slider itself reads its value out (aria-valuetext); an <output> is a live region, which would flood a drag.
+      output.setAttribute('aria-hidden', 'true');
       row.append(label, input, output);
       container.append(row);
       return { row, input, output };
@@ -48,6 +50,7 @@ export function mountSliders(container, store) {
       // Leave the thumb alone while the user drags it: its own value is already right.
       if (Number(input.value) !== value) input.value = String(value);
       output.value = formatValue(value);
+      input.setAttribute('aria-valuetext', output.value);
     });
   }
 

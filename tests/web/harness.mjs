@@ -104,6 +104,17 @@ export async function openExplorer(browser, url, { query = '' } = {}) {
   return { page, errors };
 }
 
+/**
+ * Opens the page in a fresh browser context, with touch emulation (a phone's or tablet's input) or
+ * `reducedMotion` if asked, and waits until the exploring views and the atlas are ready.
+ */
+export async function openInContext(browser, url, { viewport, touch = false, reducedMotion = 'no-preference', query = '' }) {
+  const context = await browser.newContext({ viewport, hasTouch: touch, isMobile: touch, reducedMotion });
+  const { page, errors } = await openExplorer(context, url, { query });
+  await page.waitForFunction(() => document.body.dataset.explore === 'ready' && window.explorer.store.get().atlas);
+  return { context, page, errors };
+}
+
 /** The path for screenshot `name` in SCREENSHOT_DIR, which it creates. */
 export function screenshotPath(name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
