@@ -64,7 +64,7 @@ export function mountElboView({ tableBody, totals }, store, announce) {
     if (!changed.has('encoded')) return;
     render(state);
     markRows();
-    if (state.encoded) announce(summary(state.encoded));
+    if (state.encoded && !state.encoded.quiet) announce(summary(state.encoded));
   });
   render(store.get());
 }

@@ -23,7 +23,8 @@ const $ = (id) => document.getElementById(id);
  * when an action ends. Returns the class map (for tests).
  */
 export function mountExplore({ store, decoder, showMessage, announce }) {
-  async function encodeImage(pixels, source) {
+  /** Encodes `pixels`; a `quiet` encoding (not a reader's action) is shown but not read out. */
+  async function encodeImage(pixels, source, quiet = false) {
     const { model } = store.get();
     if (!model) return;
     try {
@@ -33,6 +34,7 @@ export function mountExplore({ store, decoder, showMessage, announce }) {
       store.update({
         encoded: {
           source,
+          quiet,
           pixels: Float32Array.from(pixels),
           mu: Array.from(muLogvar.subarray(0, dims)),
           logvar: Array.from(muLogvar.subarray(dims, 2 * dims)),
@@ -44,11 +46,11 @@ export function mountExplore({ store, decoder, showMessage, announce }) {
     }
   }
 
-  function encodeAtlasImage(index) {
+  function encodeAtlasImage(index, { quiet = false } = {}) {
     const { atlas, model } = store.get();
     const size = atlas.width * atlas.height;
     const pixels = Float32Array.from(atlas.pixels.subarray(index * size, (index + 1) * size), (v) => v / 255);
-    return encodeImage(pixels, `test image #${index} (${className(model.meta, atlas.labels[index])})`);
+    return encodeImage(pixels, `test image #${index} (${className(model.meta, atlas.labels[index])})`, quiet);
   }
 
   function encodeDrawing(gray, width, height, source) {

@@ -54,7 +54,7 @@ export function mountPosteriorSamples({ drawButton, countSelect, seedInput, atMu
     const dims = encoded.mu.length;
     const names = encoded.mu.map((_, d) => `z${d + 1}`);
     const rows = [
-      tableRow('head', ['', ...names, '\u2212log p(x|z), nats'], true),
+      tableRow('head', ['row', ...names, '\u2212log p(x|z), nats'], true),
       tableRow('mu', ['\u03bc', ...encoded.mu.map(formatValue), '']),
       tableRow('sigma', ['\u03c3', ...sigmaOf(encoded.logvar).map((s) => s.toFixed(2)), '']),
     ];

@@ -12,7 +12,7 @@ import { startingImages } from './first-view.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Mounts the teaching views; `encodeAtlasImage(index)` encodes an atlas image as the gallery does. */
+/** Mounts the teaching views; `encodeAtlasImage(index, { quiet })` encodes an atlas image as the gallery does. */
 export function mountTeaching({ store, decoder, showMessage, encodeAtlasImage }) {
   mountPosteriorSamples(
     { drawButton: $('posterior-draw'), countSelect: $('posterior-count'), seedInput: $('posterior-seed'), atMu: $('posterior-at-mu'),
@@ -32,7 +32,7 @@ export function mountTeaching({ store, decoder, showMessage, encodeAtlasImage })
   function startWith(state) {
     const start = startingImages(state.atlas);
     if (!start) return;
-    if (!state.encoded) encodeAtlasImage(start.encode);
+    if (!state.encoded) encodeAtlasImage(start.encode, { quiet: true }); // no reader asked: nothing read out
     if (!state.a && !state.b && start.b !== null) {
       const dims = state.model.meta.latent_dim;
       const mu = (i) => Array.from(state.atlas.mu.subarray(i * dims, (i + 1) * dims));

@@ -251,7 +251,7 @@ test('phone and tablet screenshots of the first screen are saved', async () => {
   for (const [screen, name] of [[SCREENS[1], 'screenshot-phone.png'], [SCREENS[2], 'screenshot-tablet.png']]) {
     const { context, page, errors } = await open(screen);
     // The same repeatable sample as the desktop screenshot.
-    await page.getByLabel('seed').fill('7');
+    await page.getByLabel('seed', { exact: true }).fill('7');
     await page.getByRole('button', { name: 'Random from the prior' }).click();
     await page.getByText('showing the sample for seed 7').waitFor();
     await page.waitForFunction(() => document.getElementById('grid-canvas').dataset.serial);
