@@ -360,6 +360,12 @@ pub struct Parts {
     pub raw_metadata: HashMap<String, String>,
 }
 
+/// Reads and checks a file's header and metadata only, so that a caller can size the model before loading it.
+pub fn peek_metadata(bytes: &[u8]) -> Result<Metadata> {
+    let (_, st_header) = SafeTensors::read_metadata(bytes).map_err(safetensors_error)?;
+    read_metadata(st_header.metadata().as_ref())
+}
+
 /// Loads and checks a weights file; any malformed input gives an error, never a panic.
 pub fn load(bytes: &[u8]) -> Result<ModelFile> {
     Ok(load_parts(bytes, None)?.file)
