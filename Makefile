@@ -173,7 +173,7 @@ test-python: setup-python ## The shipped files through PyPI's safetensors and nu
 	$(PYTHON_ENV)/bin/python tests/python_interop.py weights/fashion.safetensors --decode-bin target/release/decode
 
 ## ---- fuzzing (cargo fuzz, nightly; fuzz/ is its own workspace with its own target/) ----
-FUZZ_TARGETS := weights idx digit_json
+FUZZ_TARGETS := weights model_shapes idx digit_json
 FUZZ_SECONDS ?= 300
 FUZZ_SHORT_SECONDS ?= 10
 FUZZ_RUN = cd fuzz && mkdir -p corpus/$$t && cargo +nightly fuzz run -O $$t corpus/$$t regressions/$$t -- \
