@@ -123,6 +123,7 @@ def check_metadata(meta):
         check(isinstance(v, list) and len(v) == latent and all(is_num(x) for x in v),
               f"{key}: latent_dim finite numbers")
     check(all(s > 0 for s in meta.get("latent_std", [])), "latent_std values are positive")
+    check(meta.get("preprocess", "fit") in ("mnist", "fit", "none"), "preprocess is mnist, fit or none")
     metrics = meta.get("metrics")
     if metrics is not None:
         check(is_int(metrics.get("test_images")) and is_int(metrics.get("active_units")),
@@ -138,7 +139,8 @@ def check_metadata(meta):
         check(is_int(training.get("seed")) and is_int(training.get("epochs")), "training.seed, epochs are integers")
         check(is_num(training.get("seconds")), "training.seconds is a number")
     known = {"format_version", "dataset", "class_names", "width", "height", "latent_dim", "encoder_hidden",
-             "decoder_hidden", "activation", "likelihood", "latent_mean", "latent_std", "metrics", "training"}
+             "decoder_hidden", "activation", "likelihood", "latent_mean", "latent_std", "preprocess", "metrics",
+             "training"}
     unknown = set(meta) - known
     if unknown:
         print(f"  note: metadata keys readers ignore: {sorted(unknown)}")

@@ -1,4 +1,5 @@
-//! The shipped models load, and still reach the test figures recorded in them and the quality targets.
+//! The shipped models load, reach again the test figures recorded in them (to what determinism
+//! allows), and meet the quality targets.
 
 use vae_explorer::core::data::DatasetKind;
 use vae_explorer::core::format;
@@ -16,17 +17,20 @@ fn check(name: &str, kind: DatasetKind, target_neg_elbo: f64) {
     let dir = kind.default_dir();
     let test = kind.load(&dir).expect("run `make data` first").test;
     let now = measure(&file.vae, &test, 0).unwrap();
-    println!(
-        "{name}: recorded -ELBO {:.3}, measured now {:.3}",
-        recorded.neg_elbo, now.neg_elbo
-    );
     assert_eq!(now.test_images, recorded.test_images);
-    assert!(
-        (now.neg_elbo - recorded.neg_elbo).abs() < 1.0,
-        "{name}: measured {} vs recorded {}",
-        now.neg_elbo,
-        recorded.neg_elbo
-    );
+    // The same weights, data, noise seed and code give the recorded figures again: only the order of
+    // floating-point sums (threads) may differ: 6e-7 nats at most here, checked to 1e-4.
+    for (term, now, recorded) in [
+        ("-ELBO", now.neg_elbo, recorded.neg_elbo),
+        ("recon", now.recon, recorded.recon),
+        ("KL", now.kl, recorded.kl),
+    ] {
+        println!("{name}: {term} recorded {recorded}, measured now {now}");
+        assert!(
+            (now - recorded).abs() < 1e-4,
+            "{name}: {term} measured {now} vs recorded {recorded}"
+        );
+    }
     assert!(
         now.neg_elbo <= target_neg_elbo,
         "{name}: -ELBO {} misses the target {target_neg_elbo}",

@@ -2,6 +2,7 @@
 //!
 //! Each test trains a small model on the first 512 digits; it fails when `data/digits` is missing (`make data`).
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -154,20 +155,19 @@ fn ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run() {
         dir.path().join("reference.safetensors"),
         dir.path().join("resumed.safetensors"),
     );
-    // 40 epochs of 32 steps (about 0.7 s here when idle): Ctrl-C, sent after the first, lands mid-training.
+    // 40 epochs of 32 steps: Ctrl-C, sent once the trainer prints its first epoch's line, lands in
+    // the second epoch, 39 epochs before the end, however slow the machine is.
     let args = ["--epochs", "40", "--batch", "16", "--seed", "9"];
-    let mut child = spawn(&resumed, &args);
+    let mut child = command(&resumed, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let uninterrupted = spawn(&reference, &args);
-    assert!(
-        wait_for(&ckpt(&resumed), Duration::from_secs(20)),
-        "no checkpoint after 20 s"
-    );
-    // Land inside an epoch, not only at its end.
-    std::thread::sleep(Duration::from_millis(7));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "training ended before Ctrl-C"
-    );
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("epoch   1 "), "first line: {first:?}");
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -204,14 +204,12 @@ fn ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run() {
     assert_eq!(r.meta.latent_std, u.meta.latent_std);
 }
 
-/// Runs the trainer expecting a quick failure before any training, with `needles` in its error.
+/// Runs the trainer expecting a failure before any training, with `needles` in its error.
 fn assert_fails_early(out: &Path, extra: &[&str], needles: &[&str]) {
-    let start = Instant::now();
-    // 300 epochs would take seconds: a quick exit shows that nothing was trained.
+    // The trainer prints a line per epoch on stdout: none means that nothing was trained.
     let output = command(out, &[&["--epochs", "300"], extra].concat())
         .output()
         .unwrap();
-    let took = start.elapsed();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
@@ -224,7 +222,6 @@ fn assert_fails_early(out: &Path, extra: &[&str], needles: &[&str]) {
         "it trained: {}",
         String::from_utf8_lossy(&output.stdout)
     );
-    assert!(took < Duration::from_secs(3), "took {took:?}");
     assert!(!out.exists() && !ckpt(out).exists());
 }
 

@@ -3,29 +3,78 @@
 // For the coalesced kinds (decode, grid) at most one request per lane is in the worker at a time
 // (a lane is the kind, or a name the caller gives to decode).
 // A newer request replaces the one waiting behind it, whose promise then resolves to null.
+//
+// If the worker dies (a wasm trap, an uncaught error), every pending promise is rejected with the
+// reason, a fresh worker starts and reloads the last model that loaded, and `onRestart` is told.
+
+/** Restarts in a row, with no successful reply between them, after which the worker is left stopped. */
+const MAX_RESTARTS = 3;
+
+const startWorker = () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 
 export class Decoder {
   #worker;
   #nextId = 1;
   #waiting = new Map(); // id -> { resolve, reject, kind }
   #lanes = new Map(); // kind -> { busy, pending }
+  #lastGood = null; // the source of the last model that loaded, reloaded after a restart
+  #restarts = 0;
+  #stopped = null; // an Error once the worker keeps failing: every request then rejects with it
+  #onRestart;
 
-  /** Starts the worker, or adopts one the page started early (see index.html). */
-  constructor({ worker } = {}) {
-    this.#worker = worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    this.#worker.onmessage = (event) => this.#settle(event.data);
-    this.#worker.onerror = (event) => {
-      const message = event.message || 'the model worker failed to start';
-      for (const { reject } of this.#waiting.values()) reject(new Error(message));
-      this.#waiting.clear();
-    };
+  /**
+   * Starts the worker, or adopts one the page started early (see index.html). After a crash,
+   * `onRestart({ reason, reloaded })` gets the reason and a promise for the reload of the last model
+   * (it resolves to false when no model had loaded yet).
+   */
+  constructor({ worker, onRestart = () => {} } = {}) {
+    this.#onRestart = onRestart;
+    this.#adopt(worker ?? startWorker());
   }
 
-  /** Loads a shipped model by URL, or a user's file from its bytes (an ArrayBuffer, transferred). */
+  #adopt(worker) {
+    this.#worker = worker;
+    worker.onmessage = (event) => this.#settle(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#crashed(event.message || 'the model worker failed to start');
+    };
+    worker.onmessageerror = () => this.#crashed('a reply from the model worker could not be read');
+  }
+
+  /** Ends the dead worker, rejects everything pending with `reason`, and starts a fresh one. */
+  #crashed(reason) {
+    this.#worker.terminate();
+    const error = new Error(`the model worker stopped: ${reason}`);
+    for (const { reject } of this.#waiting.values()) reject(error);
+    this.#waiting.clear();
+    for (const lane of this.#lanes.values()) lane.pending?.reject(error);
+    this.#lanes = new Map(); // the old lanes' in-flight requests were rejected above
+    if (++this.#restarts > MAX_RESTARTS) {
+      this.#stopped = new Error(`the model worker keeps failing (${reason}); reload the page`);
+      return;
+    }
+    this.#adopt(startWorker());
+    const source = this.#lastGood;
+    const reloaded = source ? this.load(source).then(() => true) : Promise.resolve(false);
+    reloaded.catch(() => {}); // onRestart reports it
+    this.#onRestart({ reason, reloaded });
+  }
+
+  /** Loads a shipped model by URL, or a user's file from its bytes (an ArrayBuffer); remembers it once it loads. */
   load(source) {
-    if (source.bytes) return this.#send('load', { bytes: source.bytes }, [source.bytes]);
-    // Resolve against the page, not the worker script, so that relative URLs mean what the page means.
-    return this.#send('load', { url: new URL(source.url, document.baseURI).href });
+    // Bytes are copied, not transferred: they are kept to reload the model after a restart.
+    // URLs resolve against the page, not the worker script, so that they mean what the page means.
+    const args = source.bytes ? { bytes: source.bytes } : { url: new URL(source.url, document.baseURI).href };
+    return this.#send('load', args).then((result) => {
+      this.#lastGood = source;
+      return result;
+    });
+  }
+
+  /** Test-only: makes the worker's wasm trap, as a hostile input once could, to exercise the restart. */
+  crashForTest() {
+    return this.#send('crash', {});
   }
 
   /**
@@ -64,11 +113,12 @@ export class Decoder {
     return this.#send('atlas', {});
   }
 
-  #send(kind, args, transfer = []) {
+  #send(kind, args) {
+    if (this.#stopped) return Promise.reject(this.#stopped);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject, kind });
-      this.#worker.postMessage({ id, kind, args }, transfer);
+      this.#worker.postMessage({ id, kind, args });
     });
   }
 
@@ -105,11 +155,13 @@ export class Decoder {
     );
   }
 
-  #settle({ id, result, error }) {
+  #settle({ id, result, error, fatal }) {
+    if (fatal) return this.#crashed(error); // a trap: the wasm instance cannot be trusted any more
     const waiting = this.#waiting.get(id);
     if (!waiting) return;
     this.#waiting.delete(id);
-    if (error !== undefined) waiting.reject(new Error(error));
-    else waiting.resolve(result);
+    if (error !== undefined) return waiting.reject(new Error(error));
+    this.#restarts = 0;
+    waiting.resolve(result);
   }
 }

@@ -2,7 +2,7 @@
 // interpolation, the class map, the traversal strips, PNG export and projector mode.
 // main.js loads this module after the model has started loading, so none of it delays the first image.
 
-import { styleFor, toModelInput } from './preprocess.js';
+import { toModelInput } from './preprocess.js';
 import { mountDrawPad } from './draw-pad.js';
 import { readPicture } from './image-upload.js';
 import { mountGallery } from './gallery.js';
@@ -57,7 +57,8 @@ export function mountExplore({ store, decoder, showMessage, announce }) {
     const { model } = store.get();
     if (!model) return;
     try {
-      encodeImage(toModelInput(gray, width, height, styleFor(model.meta)), source);
+      const { preprocess, width: outWidth, height: outHeight } = model.meta;
+      encodeImage(toModelInput(gray, width, height, preprocess, outWidth, outHeight), source);
     } catch (error) {
       showMessage(`Could not encode ${source}: ${error.message}.`, 'notice');
     }
@@ -94,7 +95,8 @@ export function mountExplore({ store, decoder, showMessage, announce }) {
     $('picture-file').value = '';
     if (!file) return;
     try {
-      const picture = await readPicture(file);
+      const { width, height } = store.get().model.meta;
+      const picture = await readPicture(file, Math.max(width, height));
       const note = picture.inverted ? ', inverted' : '';
       encodeDrawing(picture.gray, picture.width, picture.height, `\u201c${file.name}\u201d${note}`);
     } catch (error) {

@@ -16,7 +16,7 @@ import { mountPriorRings } from './prior-rings.js';
 
 const $ = (id) => document.getElementById(id);
 const store = createStore(initialState());
-const decoder = new Decoder({ worker: window.earlyModelWorker });
+const decoder = new Decoder({ worker: window.earlyModelWorker, onRestart: reportRestart });
 const timings = { decode: null, grid: null };
 
 function showMessage(text, kind = 'error') {
@@ -45,24 +45,44 @@ function describeModel(model) {
   $('model-info').textContent = parts.join(' \u00b7 ');
 }
 
+/** Says why the model `label` was refused, and which model stays in use. */
+function showRefusal(label, error) {
+  const still = store.get().model;
+  const stay = still ? ` The ${still.label} model stays loaded.` : '';
+  showMessage(`Could not load \u201c${label}\u201d: ${error.message}.${stay}`);
+}
+
 async function loadModel(source) {
   showMessage('');
   let loaded;
   try {
     loaded = await decoder.load(source);
   } catch (error) {
-    const still = store.get().model;
-    const stay = still ? ` The ${still.label} model stays loaded.` : '';
-    showMessage(`Could not load \u201c${source.label}\u201d: ${error.message}.${stay}`);
+    showRefusal(source.label, error);
     throw error;
   }
-  const model = { name: source.name, label: source.label, meta: loaded.meta, activeUnitThreshold: loaded.activeUnitThreshold };
+  const { meta, activeUnitThreshold, maxGridSide } = loaded;
+  const model = { name: source.name, label: source.label, meta, activeUnitThreshold, maxGridSide };
   const dims = model.meta.latent_dim;
-  const grid = dims >= 2 ? { ...DEFAULT_GRID } : null;
+  const grid = dims >= 2 ? { ...DEFAULT_GRID, size: Math.min(DEFAULT_GRID.size, maxGridSide) } : null;
   // A, B and the encoded image belong to the old model's latent space: they go with it.
   store.update({ model, z: model.meta.latent_mean.slice(), grid, lastSeed: null, encoded: null, a: null, b: null, atlas: null });
   describeModel(model);
   loadAtlas(model);
+}
+
+/** After the worker crashed and restarted: one line, then the views decode again with the reloaded model. */
+function reportRestart({ reason, reloaded }) {
+  const model = store.get().model;
+  reloaded.then(
+    (any) => {
+      if (!any || store.get().model !== model) return;
+      showMessage(`The model worker stopped (${reason}); it was restarted and the ${model.label} model reloaded.`, 'notice');
+      gridKey = '';
+      store.update({ z: store.get().z.slice() }); // redraw the image and the grid
+    },
+    (error) => showMessage(`The model worker stopped (${reason}) and the model could not be reloaded: ${error.message}`),
+  );
 }
 
 async function loadAtlas(model) {
@@ -169,7 +189,7 @@ $('rings').addEventListener('change', () => {
 mountSliders($('sliders'), store);
 mountGridControls(
   { xSelect: $('x-axis'), ySelect: $('y-axis'), sizeSelect: $('grid-size'), spanSelect: $('grid-span'),
-    xLabel: $('x-label'), yLabel: $('y-label') },
+    xLabel: $('x-label'), yLabel: $('y-label'), note: $('grid-note') },
   store,
 );
 mountSampleControls(
@@ -181,6 +201,7 @@ const picker = mountModelPicker({
   fileInput: $('model-file'),
   dropTarget: document.body,
   loadModel,
+  refuse: showRefusal,
 });
 
 // ---- the URL hash: read at start and on hashchange, rewritten as the state changes ----

@@ -2,12 +2,17 @@
 
 import { SHIPPED_MODELS, findShippedModel } from './models.js';
 
+/** The largest model file the page opens, in bytes: a larger one is refused before it is read. */
+export const MAX_MODEL_FILE_BYTES = 512 * 1024 * 1024;
+
 /**
  * Wires the picker. `loadModel({ name, label, url | bytes })` resolves when the model is in use and
- * rejects when it was refused; the select then returns to the model still in use.
+ * rejects when it was refused (it shows why); the select then returns to the model still in use.
+ * `refuse(label, error)` shows why a file was refused before it reached `loadModel`.
  */
-export function mountModelPicker({ select, fileInput, dropTarget, loadModel }) {
+export function mountModelPicker({ select, fileInput, dropTarget, loadModel, refuse }) {
   let current = select.value;
+  const files = new Map(); // option value -> File, for the "Your file" entries that loaded
 
   for (const model of SHIPPED_MODELS) {
     const option = new Option(model.label, model.name);
@@ -26,23 +31,39 @@ export function mountModelPicker({ select, fileInput, dropTarget, loadModel }) {
     }
   }
 
+  /** Reads and loads a user's file; its entry is in the select exactly while its last load worked. */
   async function loadFile(file) {
     const value = `file:${file.name}`;
-    let option = [...select.options].find((o) => o.value === value);
-    const added = !option;
-    if (added) {
-      option = new Option(`Your file: ${file.name}`, value);
-      select.append(option);
+    const forget = () => {
+      if (value !== current) { // else a same-named file was refused: the one in use keeps its entry
+        files.delete(value);
+        [...select.options].find((o) => o.value === value)?.remove();
+      }
+      select.value = current;
+    };
+    if (file.size > MAX_MODEL_FILE_BYTES) {
+      const mb = (n) => `${Math.round(n / 2 ** 20)} MB`;
+      refuse(file.name, new Error(`the file is ${mb(file.size)}; the page opens model files up to ${mb(MAX_MODEL_FILE_BYTES)}`));
+      return forget();
     }
-    const bytes = await file.arrayBuffer();
-    const loaded = await load({ name: file.name, label: file.name, bytes }, value);
-    if (!loaded && added) option.remove();
-    select.value = current;
+    let bytes;
+    try {
+      bytes = await file.arrayBuffer();
+    } catch (error) {
+      refuse(file.name, new Error(`the file could not be read (${error.message})`));
+      return forget();
+    }
+    if (!(await load({ name: file.name, label: file.name, bytes }, value))) return forget();
+    files.set(value, file);
+    if (![...select.options].some((o) => o.value === value)) select.append(new Option(`Your file: ${file.name}`, value));
+    select.value = value;
   }
 
   select.addEventListener('change', () => {
     const shipped = findShippedModel(select.value);
     if (shipped) load(shipped, shipped.name);
+    else if (files.has(select.value)) loadFile(files.get(select.value));
+    else select.value = current;
   });
 
   fileInput.addEventListener('change', () => {

@@ -1,25 +1,18 @@
-// Turns a drawing or a picture into a 28x28 input the way the training images were made.
-// Pure functions on arrays of gray values in [0, 1] (ink = 1), so they can be checked without a page.
+// Turns a drawing or a picture into a model's input (its width x height) the way the training images
+// were made. Pure functions on arrays of gray values in [0, 1] (ink = 1), so they can be checked
+// without a page.
 //
-// Two styles, after the datasets' own recipes:
-// - 'mnist' (digits): the ink's bounding box is scaled to fit a 20x20 box, keeping its aspect ratio,
-//   with area averaging (which anti-aliases); it is then placed in 28x28 so that its centre of mass
-//   falls on the centre, (14, 14).
-// - 'fit' (Fashion-MNIST): the bounding box is scaled so that its longer side is 28, and centred.
+// The model's metadata names the style (`preprocess`, docs/FORMAT.md), after the datasets' own recipes;
+// resampling is by area averaging (which anti-aliases), and aspect ratios are kept except in 'none':
+// - 'mnist' (digits): the ink's bounding box is scaled to fit 20/28 of the image (20x20 in 28x28) and
+//   placed so that its centre of mass falls on the image's centre;
+// - 'fit' (Fashion-MNIST): the bounding box is scaled to fill the image, and centred;
+// - 'none': the whole picture is resized to the image, nothing cropped or centred.
 
-/** The output side in pixels. */
-const SIDE = 28;
-/** The box the 'mnist' style fits the ink into. */
-const MNIST_BOX = 20;
+/** The share of each side the 'mnist' style fits the ink into: MNIST's 20-pixel box in 28. */
+const MNIST_BOX = 20 / 28;
 /** A pixel brighter than this counts as ink when finding the bounding box. */
 const INK_THRESHOLD = 0.1;
-
-/** The preprocessing style that matches a model's training data. */
-export function styleFor(meta) {
-  const dataset = String(meta.dataset ?? '').toLowerCase();
-  if (dataset.includes('fashion')) return 'fit';
-  return 'mnist';
-}
 
 /** Gray values (luma, Rec. 601) in [0, 1] from opaque RGBA bytes. */
 export function grayFromRgba(rgba, width, height) {
@@ -103,13 +96,13 @@ function resampleBox(gray, width, box, outWidth, outHeight) {
   return out;
 }
 
-/** Copies a small image into a SIDE x SIDE one with its top-left corner at (left, top), clipping. */
-function place(small, smallWidth, smallHeight, left, top) {
-  const out = new Float32Array(SIDE * SIDE);
+/** Copies a small image into a `width` x `height` one with its top-left corner at (left, top), clipping. */
+function place(small, smallWidth, smallHeight, left, top, width, height) {
+  const out = new Float32Array(width * height);
   for (let y = 0; y < smallHeight; y++) {
     for (let x = 0; x < smallWidth; x++) {
       const [tx, ty] = [x + left, y + top];
-      if (tx >= 0 && tx < SIDE && ty >= 0 && ty < SIDE) out[ty * SIDE + tx] = small[y * smallWidth + x];
+      if (tx >= 0 && tx < width && ty >= 0 && ty < height) out[ty * width + tx] = small[y * smallWidth + x];
     }
   }
   return out;
@@ -130,20 +123,23 @@ function centreOfMass(gray, width, height) {
 }
 
 /**
- * The 28x28 model input (Float32Array, row-major, in [0, 1]) for a gray image with light ink on black,
- * in the given style. Throws when there is no ink to encode.
+ * The model input (Float32Array, `outWidth` x `outHeight`, row-major, in [0, 1]) for a gray image with
+ * light ink on black, in the given style ('mnist', 'fit' or 'none'). Throws when there is no ink to encode.
  */
-export function toModelInput(gray, width, height, style) {
+export function toModelInput(gray, width, height, style, outWidth, outHeight) {
   const box = inkBox(gray, width, height);
   if (!box) throw new Error('there is no ink to encode: the image is blank');
-  const target = style === 'fit' ? SIDE : MNIST_BOX;
-  const scale = target / Math.max(box.width, box.height);
-  const outWidth = Math.max(1, Math.min(target, Math.round(box.width * scale)));
-  const outHeight = Math.max(1, Math.min(target, Math.round(box.height * scale)));
-  const small = resampleBox(gray, width, box, outWidth, outHeight);
+  if (style === 'none') return resampleBox(gray, width, { x: 0, y: 0, width, height }, outWidth, outHeight);
+  const share = style === 'mnist' ? MNIST_BOX : 1;
+  const scale = Math.min((outWidth * share) / box.width, (outHeight * share) / box.height);
+  const smallWidth = Math.max(1, Math.min(outWidth, Math.round(box.width * scale)));
+  const smallHeight = Math.max(1, Math.min(outHeight, Math.round(box.height * scale)));
+  const small = resampleBox(gray, width, box, smallWidth, smallHeight);
   if (style === 'fit') {
-    return place(small, outWidth, outHeight, Math.floor((SIDE - outWidth) / 2), Math.floor((SIDE - outHeight) / 2));
+    const [left, top] = [Math.floor((outWidth - smallWidth) / 2), Math.floor((outHeight - smallHeight) / 2)];
+    return place(small, smallWidth, smallHeight, left, top, outWidth, outHeight);
   }
-  const centre = centreOfMass(small, outWidth, outHeight);
-  return place(small, outWidth, outHeight, Math.round(SIDE / 2 - centre.x), Math.round(SIDE / 2 - centre.y));
+  const centre = centreOfMass(small, smallWidth, smallHeight);
+  const [left, top] = [Math.round(outWidth / 2 - centre.x), Math.round(outHeight / 2 - centre.y)];
+  return place(small, smallWidth, smallHeight, left, top, outWidth, outHeight);
 }

@@ -20,7 +20,9 @@ const bindingsReady = buildChoice.promise.then(async (threaded) => {
 });
 let bindings = null;
 let Model = null;
+let exports = null; // the wasm instance's raw exports
 let threadPool = null;
+let trapped = null; // the message of a wasm trap: after one, this worker answers nothing else
 
 let model = null;
 let queue = Promise.resolve();
@@ -60,7 +62,7 @@ function initWasm() {
   wasmReady ??= (async () => {
     const [early, chosen, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, buildChoice.promise, bindingsReady]);
     const module = threaded === chosen ? early : null; // the page compiled the other build
-    await loaded.default(module ? { module_or_path: module } : undefined);
+    exports = await loaded.default(module ? { module_or_path: module } : undefined);
     [bindings, Model] = [loaded, loaded.Model];
   })();
   return wasmReady;
@@ -98,7 +100,8 @@ const handlers = {
     if (model) model.free();
     model = loaded;
     const activeUnitThreshold = bindings.activeUnitThreshold();
-    return { result: { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, activeUnitThreshold, ms } };
+    const result = { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, activeUnitThreshold, maxGridSide: model.max_grid_side, ms };
+    return { result };
   },
 
   decode({ z, n }) {
@@ -143,6 +146,13 @@ const handlers = {
     const result = { pixels: m.atlas_pixels(), labels: m.atlas_labels(), mu: m.atlas_mu() };
     return { result, transfer: [result.pixels.buffer, result.labels.buffer, result.mu.buffer] };
   },
+
+  /** Test-only: a real wasm trap (a read far outside linear memory), so tests can check the page recovers. */
+  async crash() {
+    await initWasm();
+    exports.model_latent_dim(0xfffffff0);
+    throw new Error('the wasm module did not trap');
+  },
 };
 
 /** Starts the wasm thread pool once, after the first image, so that it never delays that image. */
@@ -155,6 +165,7 @@ function startThreads() {
 }
 
 async function handle({ id, kind, args }) {
+  if (trapped) return self.postMessage({ id, error: trapped, fatal: true });
   try {
     const handler = handlers[kind];
     if (!handler) throw new Error(`unknown request kind "${kind}"`);
@@ -162,7 +173,10 @@ async function handle({ id, kind, args }) {
     self.postMessage({ id, result }, transfer);
     if (kind === 'decode') setTimeout(startThreads, 0); // only the threaded build has a pool
   } catch (error) {
-    self.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
+    const message = error instanceof Error ? error.message : String(error);
+    // A trap (a panic aborts as one) may leave the module's memory half-updated: the client restarts us.
+    if (error instanceof WebAssembly.RuntimeError) trapped = `${error.name}: ${message}`;
+    self.postMessage(trapped ? { id, error: trapped, fatal: true } : { id, error: message });
   }
 }
 

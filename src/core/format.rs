@@ -70,6 +70,20 @@ pub enum Likelihood {
     Bernoulli,
 }
 
+/// How the page turns a drawing or a picture into the model's input, as its training images were made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preprocess {
+    /// MNIST's recipe: the ink's box scaled into 20/28 of the image, its centre of mass at the centre.
+    Mnist,
+    /// Fashion-MNIST's: the ink's box scaled to fill the image, and centred. Files without the key get this.
+    #[default]
+    Fit,
+    /// The whole picture resized to the image size: nothing cropped or centred.
+    #[serde(rename = "none")]
+    AsIs,
+}
+
 /// Held-out figures measured when the model was saved.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Metrics {
@@ -129,6 +143,9 @@ pub struct Metadata {
     pub latent_mean: Vec<f32>,
     /// Standard deviation of the same; sliders span mean +- 3 std.
     pub latent_std: Vec<f32>,
+    /// How the page prepares drawings and pictures for the encoder.
+    #[serde(default)]
+    pub preprocess: Preprocess,
     /// Held-out figures, when measured.
     #[serde(default)]
     pub metrics: Option<Metrics>,
@@ -358,6 +375,12 @@ pub struct Parts {
     pub extras: HashMap<String, Tensor>,
     /// Every `__metadata__` entry, including the ones this module does not interpret.
     pub raw_metadata: HashMap<String, String>,
+}
+
+/// Reads and checks a file's header and metadata only, so that a caller can size the model before loading it.
+pub fn peek_metadata(bytes: &[u8]) -> Result<Metadata> {
+    let (_, st_header) = SafeTensors::read_metadata(bytes).map_err(safetensors_error)?;
+    read_metadata(st_header.metadata().as_ref())
 }
 
 /// Loads and checks a weights file; any malformed input gives an error, never a panic.

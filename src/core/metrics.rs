@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::core::data::Dataset;
 use crate::core::model::{
-    bce_of_image, bce_with_logits_per_image, kl_per_image, matrix, normal_noise,
+    bce_of_image, bce_with_logits_per_image, kl_of_dim, kl_per_image, matrix, normal_noise,
     reparameterize_value, Vae,
 };
 
@@ -163,6 +163,36 @@ pub fn posterior_samples(vae: &Vae, x: &Tensor, eps: &[f32]) -> Result<Posterior
         .map(|image| bce_of_image(image, &pixels))
         .collect();
     Ok(PosteriorSamples { z, recon })
+}
+
+/// The ELBO's terms for each image of `x` (`[n, input]`), so the page can show what the loss is made of.
+///
+/// Per image, `2 + latent_dim` values: the reconstruction -log p(x | z = mu) in nats (BCE summed over
+/// pixels, decoded at the encoder's mean rather than a random sample, so it is repeatable), the total
+/// KL(q(z|x) || N(0, I)), then the KL of each dim.
+pub fn elbo_terms_per_image(vae: &Vae, x: &Tensor) -> Result<Vec<f32>> {
+    let (mu, logvar) = vae.encode(x)?;
+    let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+    let logits = flat(&vae.decode_logits(&mu)?)?;
+    let (pixels, mu, logvar) = (flat(x)?, flat(&mu)?, flat(&logvar)?);
+    let (per_image, latent) = (vae.config.input_dim, vae.config.latent_dim);
+    let mut out = Vec::with_capacity(mu.len() / latent * (2 + latent));
+    for (i, (mu, logvar)) in mu
+        .chunks_exact(latent)
+        .zip(logvar.chunks_exact(latent))
+        .enumerate()
+    {
+        let image = i * per_image..(i + 1) * per_image;
+        let recon = bce_of_image(&logits[image.clone()], &pixels[image]);
+        let kl: Vec<f32> = mu
+            .iter()
+            .zip(logvar)
+            .map(|(&m, &v)| kl_of_dim(m, v))
+            .collect();
+        out.extend([recon, kl.iter().sum()]);
+        out.extend(kl);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

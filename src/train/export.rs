@@ -4,7 +4,7 @@ use candle_core::Result;
 
 use crate::core::data::{Dataset, DatasetKind};
 use crate::core::format::{
-    Atlas, Likelihood, Metadata, Metrics, ModelFile, TrainingInfo, FORMAT_VERSION,
+    Atlas, Likelihood, Metadata, Metrics, ModelFile, Preprocess, TrainingInfo, FORMAT_VERSION,
 };
 use crate::core::metrics::{
     active_units, column_stats, elbo, encode_means, importance_weighted_nll,
@@ -30,6 +30,10 @@ pub fn bare_metadata(vae: &Vae, kind: DatasetKind, width: usize, height: usize) 
         likelihood: Likelihood::Bernoulli,
         latent_mean: vec![0.0; c.latent_dim],
         latent_std: vec![1.0; c.latent_dim],
+        preprocess: match kind {
+            DatasetKind::Digits | DatasetKind::Mnist => Preprocess::Mnist,
+            DatasetKind::Fashion => Preprocess::Fit,
+        },
         metrics: None,
         training: None,
     }

@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::format::{self, ModelFile};
 use crate::core::{metrics, model};
+use crate::web::budget;
 use crate::web::grid::GridSweep;
 use crate::web::packed_decoder::{PackedDecoder, PixelSink};
 
@@ -68,6 +69,10 @@ impl Model {
     /// Loads and fully checks a weights file; a malformed file gives an error naming what is wrong.
     pub fn load(bytes: &[u8]) -> Result<Model, JsError> {
         install_panic_hook();
+        let config = format::peek_metadata(bytes)
+            .map_err(js_error)?
+            .model_config();
+        budget::check_model(&config, bytes.len()).map_err(|e| JsError::new(&e))?;
         let file = format::load(bytes).map_err(js_error)?;
         let decoder = PackedDecoder::new(&file.vae.decoder).map_err(js_error)?;
         Ok(Model { file, decoder })
@@ -96,8 +101,22 @@ impl Model {
         self.file.meta.height
     }
 
+    /// The largest grid side `decode_grid` takes for this model's image size (at most 64).
+    #[wasm_bindgen(getter)]
+    pub fn max_grid_side(&self) -> usize {
+        budget::max_grid_side(self.width(), self.height())
+    }
+
     fn pixels_per_image(&self) -> usize {
         self.file.meta.width * self.file.meta.height
+    }
+
+    /// Checks that a batch of `n` rows of the model's widest activation fits one output's budget.
+    fn check_batch(&self, what: &str, n: usize) -> Result<(), JsError> {
+        let widest = budget::widest_activation(&self.file.meta.model_config());
+        budget::output_bytes(what, &[n, widest, 4], "pass fewer images per call")
+            .map(drop)
+            .map_err(|e| JsError::new(&e))
     }
 
     /// Decodes `n` latent vectors (`z` is `[n, latent_dim]`, row-major) to `[n, width*height]` pixels in [0, 1].
@@ -116,7 +135,13 @@ impl Model {
             )));
         }
         check_finite("z", z)?;
-        let mut pixels = vec![0.0; n * self.pixels_per_image()];
+        let bytes = budget::output_bytes(
+            &format!("decoding {n} images of {}x{}", self.width(), self.height()),
+            &[n, self.pixels_per_image(), 4],
+            "decode fewer images per call",
+        )
+        .map_err(|e| JsError::new(&e))?;
+        let mut pixels = vec![0.0; bytes / 4];
         let sink = PixelSink::Intensities(&mut pixels);
         self.decoder
             .decode(z, sink, THREAD_POOL.load(Ordering::Relaxed));
@@ -160,9 +185,18 @@ impl Model {
             rows,
         };
         sweep.check(latent).map_err(|e| JsError::new(&e))?;
-        let (n, z) = (cols * rows, sweep.latents(base_z));
         let (width, height) = (self.width(), self.height());
-        let mut rgba = vec![0u8; n * width * height * 4];
+        let bytes = budget::output_bytes(
+            &format!("a {cols}x{rows} grid of {width}x{height} images"),
+            &[cols, rows, width, height, 4],
+            &format!(
+                "use at most {0}x{0} cells for this image size",
+                self.max_grid_side()
+            ),
+        )
+        .map_err(|e| JsError::new(&e))?;
+        let z = sweep.latents(base_z);
+        let mut rgba = vec![0u8; bytes];
         let sink = PixelSink::Tiles {
             rgba: &mut rgba,
             cols,
@@ -190,6 +224,7 @@ impl Model {
             )));
         }
         check_finite("pixels", pixels)?;
+        self.check_batch(&format!("encoding {n} images"), n)?;
         model::matrix(pixels, n, per_image).map_err(js_error)
     }
 
@@ -209,31 +244,7 @@ impl Model {
     /// KL(q(z|x) || N(0, I)), then the KL of each dim.
     pub fn elbo_terms(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
         let x = self.pixel_matrix(pixels)?;
-        self.elbo_terms_of(&x).map_err(js_error)
-    }
-
-    fn elbo_terms_of(&self, x: &Tensor) -> candle_core::Result<Vec<f32>> {
-        let (mu, logvar) = self.file.vae.encode(x)?;
-        let logits = flat(&self.file.vae.decode_logits(&mu)?)?;
-        let (pixels, mu, logvar) = (flat(x)?, flat(&mu)?, flat(&logvar)?);
-        let (per_image, latent) = (self.pixels_per_image(), self.latent_dim());
-        let mut out = Vec::with_capacity(mu.len() / latent * (2 + latent));
-        for (i, (mu, logvar)) in mu
-            .chunks_exact(latent)
-            .zip(logvar.chunks_exact(latent))
-            .enumerate()
-        {
-            let image = i * per_image..(i + 1) * per_image;
-            let recon = model::bce_of_image(&logits[image.clone()], &pixels[image]);
-            let kl: Vec<f32> = mu
-                .iter()
-                .zip(logvar)
-                .map(|(&m, &v)| model::kl_of_dim(m, v))
-                .collect();
-            out.extend([recon, kl.iter().sum()]);
-            out.extend(kl);
-        }
-        Ok(out)
+        metrics::elbo_terms_per_image(&self.file.vae, &x).map_err(js_error)
     }
 
     /// Samples q(z|x) for one image by the reparameterisation trick, and scores each sample.
@@ -259,6 +270,7 @@ impl Model {
             )));
         }
         check_finite("eps", eps)?;
+        self.check_batch(&format!("decoding {n} samples"), n)?;
         let samples = metrics::posterior_samples(&self.file.vae, &x, eps).map_err(js_error)?;
         let mut out = samples.z;
         out.extend(samples.recon);

@@ -1,7 +1,8 @@
-//! The browser's side: the packed decoder kernel and the grid sweep (compiled natively too, so
-//! tests compare them with the candle model), and the wasm binding that wraps them.
+//! The browser's side: the packed decoder kernel, the grid sweep and the memory budgets (compiled
+//! natively too, so tests compare them with the candle model), and the wasm binding that wraps them.
 
 #[cfg(target_arch = "wasm32")]
 pub mod binding;
+pub mod budget;
 pub mod grid;
 pub mod packed_decoder;

@@ -15,6 +15,19 @@ use crate::core::model::{Activation, Dense, Mlp};
 const PANEL: usize = 8;
 /// Rows one pass carries through every layer, so that its activations stay in cache.
 pub const ROW_BLOCK: usize = 48;
+/// Most values in each of a thread's two scratch buffers (4 MB): wide layers get fewer rows per pass.
+const MAX_SCRATCH_VALUES: usize = 1 << 20;
+
+/// Rows per pass for activation rows `widest` values wide: ROW_BLOCK, or fewer (at least 1) so that
+/// a pass fits MAX_SCRATCH_VALUES; a 1024x1024 output is decoded one image per pass.
+pub fn block_rows(widest: usize) -> usize {
+    (MAX_SCRATCH_VALUES / widest.max(1)).clamp(1, ROW_BLOCK)
+}
+
+/// The scratch values one thread keeps for activation rows `widest` values wide: a pass's input and output.
+pub fn scratch_values(widest: usize) -> usize {
+    2 * block_rows(widest) * widest
+}
 /// Rows per register tile.
 const TILE_ROWS: usize = 4;
 
@@ -389,9 +402,14 @@ impl PackedDecoder {
         self.pixels
     }
 
-    /// The widest padded activation row, which sizes the scratch memory.
+    /// The widest activation row, which sizes the scratch memory: every layer's padded output and
+    /// input, so the latent counts too (the first layer's input, which may be wider than every layer).
     fn widest(&self) -> usize {
-        self.layers.iter().map(|l| l.outputs).max().unwrap_or(0)
+        self.layers
+            .iter()
+            .map(|l| l.outputs.max(l.inputs))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Decodes every vector of `z` (`[n, latent_dim]`) into `sink`, on rayon's pool when `parallel` is set.
@@ -443,16 +461,17 @@ impl PackedDecoder {
     pub fn decode_rows(&self, z: &[f32], first: usize, sink: &mut PixelSink) {
         let n = z.len() / self.latent_dim;
         let widest = self.widest();
+        let per_pass = block_rows(widest);
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
-            let need = 2 * ROW_BLOCK * widest;
+            let need = scratch_values(widest);
             if scratch.len() < need {
                 scratch.resize(need, 0.0);
             }
-            let (ping, pong) = scratch.split_at_mut(ROW_BLOCK * widest);
+            let (ping, pong) = scratch[..need].split_at_mut(need / 2);
             let mut start = 0;
             while start < n {
-                let rows = ROW_BLOCK.min(n - start);
+                let rows = per_pass.min(n - start);
                 let block = &z[start * self.latent_dim..(start + rows) * self.latent_dim];
                 let logits = self.forward_block(block, rows, ping, pong);
                 self.finish_block(logits, rows, first + start, sink);
@@ -461,7 +480,7 @@ impl PackedDecoder {
         });
     }
 
-    /// Runs every layer on up to ROW_BLOCK rows; returns the logits, `[rows, outputs]`.
+    /// Runs every layer on up to `block_rows` rows; returns the logits, `[rows, outputs]`.
     fn forward_block<'s>(
         &self,
         z: &[f32],
@@ -579,16 +598,29 @@ mod tests {
 
     #[test]
     fn matches_candle_decoder_for_every_batch_shape() {
-        // Widths that are and are not multiples of the panel, batch sizes around the tile and block sizes.
+        // Widths that are and are not multiples of the panel, latents wider than every layer,
+        // batch sizes around the tile and block sizes.
         for (latent, hidden, pixels, act) in [
             (8, vec![512, 256], 784, Activation::Relu),
             (3, vec![5, 13], 10, Activation::Tanh),
             (5, vec![], 7, Activation::Relu),
+            (64, vec![], 30, Activation::Relu),
+            (16, vec![3], 4, Activation::Tanh),
         ] {
             let vae = model(latent, &hidden, pixels, act);
             let packed = PackedDecoder::new(&vae.decoder).unwrap();
             assert_eq!((packed.latent_dim(), packed.pixels()), (latent, pixels));
-            for n in [1, 2, 5, 6, 7, ROW_BLOCK, ROW_BLOCK + 5, 3 * ROW_BLOCK + 1] {
+            for n in [
+                1,
+                2,
+                5,
+                6,
+                7,
+                ROW_BLOCK,
+                ROW_BLOCK + 5,
+                3 * ROW_BLOCK + 1,
+                300,
+            ] {
                 let z = latents(n, latent);
                 let mut out = vec![f32::NAN; n * pixels];
                 packed.decode_rows(&z, 0, &mut PixelSink::Intensities(&mut out));
@@ -602,6 +634,20 @@ mod tests {
                 assert_eq!(out, threaded, "split over threads, n {n}");
             }
         }
+    }
+
+    #[test]
+    fn wide_outputs_are_decoded_a_few_rows_per_pass() {
+        let pixels = 400_000;
+        assert_eq!(block_rows(round_up(pixels)), 2);
+        let vae = model(3, &[], pixels, Activation::Relu);
+        let packed = PackedDecoder::new(&vae.decoder).unwrap();
+        let n = 5;
+        let z = latents(n, 3);
+        let mut out = vec![f32::NAN; n * pixels];
+        packed.decode(&z, PixelSink::Intensities(&mut out), true);
+        let diff = max_diff(&out, &reference(&vae, &z, n));
+        assert!(diff < 1e-5, "{diff}");
     }
 
     #[test]
@@ -622,8 +668,10 @@ mod tests {
     fn tiles_match_rounded_intensities_and_split_ranges_agree() {
         let vae = model(8, &[32], 12, Activation::Relu);
         let packed = PackedDecoder::new(&vae.decoder).unwrap();
-        let (cols, rows, width, height) = (3, 2, 4, 3);
+        // More images than one row block, so that the threaded path splits the grid into parts.
+        let (cols, rows, width, height) = (7, 9, 4, 3);
         let n = cols * rows;
+        assert!(n > ROW_BLOCK && (ROW_BLOCK / cols) < rows);
         let z = latents(n, 8);
         let intensities = reference(&vae, &z, n);
         let mut whole = vec![0u8; n * 12 * 4];
@@ -642,8 +690,8 @@ mod tests {
             width,
             height,
         };
-        packed.decode_rows(&z[..4 * 8], 0, &mut sink);
-        packed.decode_rows(&z[4 * 8..], 4, &mut sink);
+        packed.decode_rows(&z[..5 * 8], 0, &mut sink);
+        packed.decode_rows(&z[5 * 8..], 5, &mut sink);
         assert_eq!(whole, split);
         let mut threaded = vec![0u8; n * 12 * 4];
         let sink = PixelSink::Tiles {

@@ -51,7 +51,8 @@ fn metadata_missing_a_field_is_refused() {
         .keys()
         .cloned()
         .collect();
-    assert_eq!(all.len(), required.len() + 2, "{all:?}");
+    // The optional ones: preprocess, metrics, training.
+    assert_eq!(all.len(), required.len() + 3, "{all:?}");
     for field in required {
         let raw = Raw::sample().edit_meta(|m| {
             m.remove(field);
@@ -81,6 +82,8 @@ fn metadata_field_of_wrong_type_is_refused_naming_the_field() {
         ("latent_std", json!(null)),
         ("metrics", json!({"test_images": 1})),
         ("training", json!([])),
+        ("preprocess", json!("centre")),
+        ("preprocess", json!(null)),
     ];
     for (field, value) in cases {
         let raw = Raw::sample().edit_meta(|m| {
@@ -88,6 +91,30 @@ fn metadata_field_of_wrong_type_is_refused_naming_the_field() {
         });
         assert_refused!(raw.bytes(), FormatError::BadMetadata(_), field);
     }
+}
+
+#[test]
+fn preprocess_is_read_and_defaults_to_fit() {
+    for (value, expected) in [
+        ("mnist", Preprocess::Mnist),
+        ("fit", Preprocess::Fit),
+        ("none", Preprocess::AsIs),
+    ] {
+        let raw = Raw::sample().edit_meta(|m| {
+            m.insert("preprocess".into(), json!(value));
+        });
+        assert_eq!(
+            format::load(&raw.bytes()).unwrap().meta.preprocess,
+            expected
+        );
+    }
+    let raw = Raw::sample().edit_meta(|m| {
+        m.remove("preprocess");
+    });
+    assert_eq!(
+        format::load(&raw.bytes()).unwrap().meta.preprocess,
+        Preprocess::Fit
+    );
 }
 
 #[test]

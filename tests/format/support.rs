@@ -8,8 +8,8 @@ pub use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 pub use serde_json::{json, Value};
 pub use vae_explorer::core::data::DatasetKind;
 pub use vae_explorer::core::format::{
-    self, Atlas, FormatError, Metadata, Metrics, ModelFile, TrainingInfo, FORMAT_VERSION,
-    METADATA_KEY,
+    self, Atlas, FormatError, Metadata, Metrics, ModelFile, Preprocess, TrainingInfo,
+    FORMAT_VERSION, METADATA_KEY,
 };
 pub use vae_explorer::core::model::{matrix, ModelConfig, Vae};
 pub use vae_explorer::train::export::bare_metadata;

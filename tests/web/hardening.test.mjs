@@ -302,7 +302,11 @@ test('10,000 slider events in 10 s: requests stay bounded, the last value wins, 
   };
   const warmHeap = await heapBytes();
   const { bytes: warm, build } = await wasmMemory(page);
-  const sentBefore = await page.evaluate(() => window.workerTraffic.sent);
+  // Count only the storm's requests in flight (start-up sends many requests at once, none of them coalesced).
+  const sentBefore = await page.evaluate(() => {
+    window.workerTraffic.maxInFlight = 0;
+    return window.workerTraffic.sent;
+  });
 
   const storm = await sliderStorm(page, { dim: 3, count: 10_000, ms: 10_000 });
   await page.waitForFunction(() => window.workerTraffic.sent === window.workerTraffic.replied, null, { timeout: 20_000 });
@@ -314,7 +318,9 @@ test('10,000 slider events in 10 s: requests stay bounded, the last value wins, 
   t.diagnostic(`${storm.fired} events in ${(storm.ms / 1000).toFixed(2)} s (${storm.ticks} timer ticks); ${requests} worker requests; at most ${traffic.maxInFlight} in flight; wasm memory (${build}) ${warm} -> ${after} bytes (growth ${after - warm}); page JS heap after GC ${warmHeap} -> ${afterHeap} bytes`);
   assert.equal(storm.fired, 10_000);
   assert.ok(storm.ms < 10_500, `the storm took ${storm.ms} ms`);
-  assert.ok(traffic.maxInFlight <= 8, `${traffic.maxInFlight} requests in flight at once`);
+  // One per lane the storm drives, the image's and the grid's (the views that follow z below them are off
+  // screen and wait): docs/WEB.md says 2, as measured.
+  assert.ok(traffic.maxInFlight <= 2, `${traffic.maxInFlight} requests in flight at once`);
   assert.ok(requests < storm.fired, `${requests} requests for ${storm.fired} events: nothing was coalesced`);
   assert.equal(z3, storm.last);
   assert.equal(after, warm, `wasm memory grew by ${after - warm} bytes after warm-up`);
