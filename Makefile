@@ -133,8 +133,9 @@ serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to cha
 dist: build setup-node ## Write dist/: the explorer as a static folder any web server can serve (docs/WEB.md)
 	node tools/dist.mjs
 
-$(WEB_REFERENCE): weights/digits.safetensors $(LIB_SOURCES) src/bin/web_reference.rs Cargo.toml
-	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.safetensors $@
+# Native figures for the model the page loads: the digits model's two parts.
+$(WEB_REFERENCE): weights/digits.decoder.safetensors weights/digits.encoder.safetensors $(LIB_SOURCES) src/bin/web_reference.rs Cargo.toml
+	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.decoder.safetensors $@
 
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)

@@ -21,11 +21,15 @@ export class Decoder {
     };
   }
 
-  /** Loads a shipped model by URL, or a user's file from its bytes (an ArrayBuffer, transferred). */
+  /**
+   * Loads a shipped model by URL (with `encoder`, the URL of a split model's encoder part), or a user's
+   * file from its bytes (an ArrayBuffer, transferred).
+   */
   load(source) {
     if (source.bytes) return this.#send('load', { bytes: source.bytes }, [source.bytes]);
     // Resolve against the page, not the worker script, so that relative URLs mean what the page means.
-    return this.#send('load', { url: new URL(source.url, document.baseURI).href });
+    const resolve = (url) => url && new URL(url, document.baseURI).href;
+    return this.#send('load', { url: resolve(source.url), encoder: resolve(source.encoder) });
   }
 
   /**
