@@ -36,7 +36,7 @@ async function load(context, url, network) {
   const finished = new Map(); // requestId -> encoded bytes
   cdp.on('Network.requestWillBeSent', (e) => started.set(e.requestId, [e.wallTime * 1000, new URL(e.request.url).pathname]));
   cdp.on('Network.loadingFinished', (e) => finished.set(e.requestId, e.encodedDataLength));
-  await page.goto(url);
+  await page.goto(url, { waitUntil: 'commit' }); // the first image is the mark, not the load event
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
   const { ms, wall } = await page.evaluate(() => {
     const mark = performance.getEntriesByName('first-image')[0].startTime;
