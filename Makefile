@@ -10,9 +10,9 @@ TRAIN := target/release/train
 LIB_SOURCES := $(shell find src -name '*.rs' -not -path 'src/bin/*')
 BIN_SOURCES := $(wildcard src/bin/*.rs)
 
-.PHONY: help data weights weights-metadata train-digits train-fashion eval bench-train test test-core lint setup-rust
+.PHONY: help data weights weights-metadata train-digits train-fashion compact-weights eval bench-train test test-core lint setup-rust
 .PHONY: setup-fuzz fuzz test-fuzz
-.PHONY: build serve test-web screenshots bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
+.PHONY: build serve dist test-web screenshots bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -43,7 +43,7 @@ train-digits: data $(TRAIN) ## Train the shipped digits model into weights/digit
 train-fashion: data $(TRAIN) ## Train the shipped fashion model into weights/fashion.safetensors
 	$(TRAIN) --dataset fashion --hidden 512,256 --epochs 100 --kl-warmup 10 --seed 1 --out weights/fashion.safetensors
 
-weights: train-digits train-fashion ## Retrain both shipped models (the trainer writes `preprocess` itself)
+weights: train-digits train-fashion compact-weights ## Retrain both shipped models (the trainer writes `preprocess` itself), then write their compact parts
 
 # The preprocessing each shipped model wants (docs/FORMAT.md): a metadata edit that keeps the tensors
 # and every other metadata value byte-identical, so it can be re-run on files converted or retrained.
@@ -51,9 +51,15 @@ weights-metadata: ## Write the `preprocess` key into the shipped weights files' 
 	node tools/set-metadata.mjs weights/digits.safetensors preprocess '"mnist"'
 	node tools/set-metadata.mjs weights/fashion.safetensors preprocess '"fit"'
 
-eval: data $(TRAIN) ## Evaluate both shipped models on their test splits
-	target/release/eval weights/digits.safetensors
-	target/release/eval weights/fashion.safetensors
+# The page ships each model as two compact parts (docs/FORMAT.md, "Split models"), written from the whole
+# f32 file with every metadata entry kept. Re-run it whenever weights/NAME.safetensors changes.
+SHIPPED := digits fashion
+compact-weights: ## Write weights/NAME.{decoder,encoder}.safetensors (I8 weights) from weights/NAME.safetensors
+	$(CARGO) build --release --bin compact
+	for m in $(SHIPPED); do target/release/compact --decoder-weights int8 --encoder-weights f16 weights/$$m.safetensors || exit 1; done
+
+eval: data $(TRAIN) ## Evaluate both shipped models on their test splits: the f32 files, then the compact parts the page loads
+	for m in $(SHIPPED); do target/release/eval weights/$$m.safetensors && target/release/eval weights/$$m.decoder.safetensors || exit 1; done
 
 bench-train: data ## Seconds per epoch of the 784-400-8 recipe on Fashion-MNIST (PyTorch reference: 3.85 s)
 	$(CARGO) run --release --bin bench_train -- --epochs 3
@@ -130,8 +136,12 @@ build: $(PKG_WASM) $(PKG_THREADS_WASM) $(KATEX) ## Build the wasm modules into w
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
 	python3 tools/serve.py --port $(PORT)
 
-$(WEB_REFERENCE): weights/digits.safetensors $(LIB_SOURCES) src/bin/web_reference.rs Cargo.toml
-	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.safetensors $@
+dist: build setup-node ## Write dist/: the explorer as a static folder any web server can serve (docs/WEB.md)
+	node tools/dist.mjs
+
+# Native figures for the model the page loads: the digits model's two parts.
+$(WEB_REFERENCE): weights/digits.decoder.safetensors weights/digits.encoder.safetensors $(LIB_SOURCES) src/bin/web_reference.rs Cargo.toml
+	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.decoder.safetensors $@
 
 test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)
@@ -141,9 +151,10 @@ screenshots: setup-chromium setup-node build ## Refresh docs/screenshot*.png (de
 	SCREENSHOT_DIR=docs node --test --test-concurrency=1 --test-name-pattern=screenshot tests/web/page.test.mjs tests/web/explore.test.mjs \
 	  tests/web/teaching.test.mjs tests/web/screens.test.mjs
 
-bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: first image, grid fps, download, wasm size
+bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then the page: grid fps, wasm size; then delivery: bytes and time to the first image
 	node tests/web/bench-peers.mjs
 	node tests/web/bench.mjs
+	node tests/web/bench-delivery.mjs
 
 ## ---- tests ----
 setup-rust:
@@ -169,8 +180,8 @@ $(PYTHON_ENV)/.installed: tests/requirements.txt
 
 test-python: setup-python ## The shipped files through PyPI's safetensors and numpy, and PyTorch-style files into Rust
 	$(CARGO) build --release --bin decode
-	$(PYTHON_ENV)/bin/python tests/python_interop.py weights/digits.safetensors --decode-bin target/release/decode
-	$(PYTHON_ENV)/bin/python tests/python_interop.py weights/fashion.safetensors --decode-bin target/release/decode
+	for m in $(SHIPPED); do for f in $$m.safetensors $$m.decoder.safetensors; do \
+	  $(PYTHON_ENV)/bin/python tests/python_interop.py weights/$$f --decode-bin target/release/decode || exit 1; done; done
 
 ## ---- fuzzing (cargo fuzz, nightly; fuzz/ is its own workspace with its own target/) ----
 FUZZ_TARGETS := weights model_shapes idx digit_json

@@ -2,11 +2,13 @@
 """Checks the weights format across Python and Rust, both ways.
 
     python3 tests/python_interop.py weights/digits.safetensors [--decode-bin PATH]
+    python3 tests/python_interop.py weights/digits.decoder.safetensors   (a split model: both parts)
 
 Needs `pip install -r tests/requirements.txt` (the PyPI safetensors package and numpy; no PyTorch).
 
 1. Reads the file with the PyPI safetensors package and checks its header, tensor names, shapes and
-   dtypes and its metadata JSON against docs/FORMAT.md.
+   dtypes and its metadata JSON against docs/FORMAT.md. A split model's two parts are each checked,
+   then taken together; I8 weights are multiplied by their per-row scales.
 2. Runs the decoder and encoder in numpy (float64) and compares them with the Rust model
    (src/bin/decode.rs) on the same inputs.
 3. Writes PyTorch-style files in numpy only (nn.Linear layout, the PyTorch examples VAE's layer
@@ -33,7 +35,9 @@ from safetensors.numpy import save_file
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METADATA_KEY = "vae_explorer"
 FORMAT_VERSION = 1
-DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "U8": 1}
+DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1}
+PART_KEY = "vae_explorer_part"
+SCALE_SUFFIX = "_scale"
 FLOAT_DTYPES = {"F32", "F16", "BF16", "F64"}
 # Largest difference allowed between the Rust (f32) and numpy (f64) results: |a - b| <= ATOL + RTOL * |b|.
 ATOL, RTOL = 1e-5, 1e-4
@@ -146,19 +150,32 @@ def check_metadata(meta):
         print(f"  note: metadata keys readers ignore: {sorted(unknown)}")
 
 
-def check_file(path):
-    """Checks a weights file against the spec; returns (metadata, tensors as numpy arrays)."""
+def check_file(path, part=None):
+    """Checks a weights file (or one part of a split model) against the spec; returns (metadata, tensors)."""
     header, st_meta = read_header(path)
     check(isinstance(st_meta, dict) and METADATA_KEY in st_meta, f"__metadata__ has `{METADATA_KEY}`")
     meta = json.loads(st_meta[METADATA_KEY])
     check_metadata(meta)
+    if part is not None:
+        check(json.loads(st_meta.get(PART_KEY, "{}")).get("part") == part, f"{PART_KEY} says {part}")
     shapes = expected_tensors(meta)
+    if part is not None:
+        shapes = {n: s for n, s in shapes.items() if n.startswith("decoder.") == (part == "decoder")}
+    scales = {k for k in header if k.endswith(SCALE_SUFFIX)}
     atlas = {k for k in header if k.startswith("atlas.")}
-    check(set(header) - atlas == set(shapes), f"model tensors are exactly {sorted(shapes)}")
+    check(part != "decoder" or not atlas, "the decoder part has no atlas")
+    check(set(header) - atlas - scales == set(shapes), f"model tensors are exactly {sorted(shapes)}")
     for name, shape in shapes.items():
         info = header.get(name, {})
         check(info.get("shape") == shape, f"{name}: shape {info.get('shape')} == {shape}")
-        check(info.get("dtype") in FLOAT_DTYPES, f"{name}: dtype {info.get('dtype')} is a float")
+        if info.get("dtype") == "I8":
+            scale = header.get(name + SCALE_SUFFIX, {})
+            check(name.endswith(".weight") and (scale.get("dtype"), scale.get("shape")) == ("F32", shape[:1]),
+                  f"{name}: an I8 weight with an F32 scale of shape {shape[:1]}")
+        else:
+            check(info.get("dtype") in FLOAT_DTYPES, f"{name}: dtype {info.get('dtype')} is a float")
+    for scale in scales:
+        check(header.get(scale[: -len(SCALE_SUFFIX)], {}).get("dtype") == "I8", f"{scale}: its weight is I8")
     if atlas:
         check(atlas == {"atlas.pixels", "atlas.labels", "atlas.mu"}, "atlas: all three tensors")
         n = header["atlas.labels"]["shape"][0]
@@ -177,7 +194,23 @@ def check_file(path):
             check(bool(np.isfinite(t).all()), f"{name}: all values finite")
     if "atlas.labels" in tensors:
         check(int(tensors["atlas.labels"].max(initial=0)) < len(meta["class_names"]), "atlas labels < class count")
+    for scale in scales:
+        weight = scale[: -len(SCALE_SUFFIX)]
+        check(bool((tensors[scale] >= 0).all()), f"{scale}: scales >= 0")
+        tensors[weight] = tensors[weight].astype(np.float64) * tensors.pop(scale)[:, None].astype(np.float64)
     return meta, tensors
+
+
+def check_split(decoder_path):
+    """Checks both parts of a split model; returns (metadata, the tensors of both)."""
+    encoder_path = decoder_path[: -len(".decoder.safetensors")] + ".encoder.safetensors"
+    meta, tensors = check_file(decoder_path, "decoder")
+    print(f"{encoder_path}: read from Python")
+    encoder_meta, encoder_tensors = check_file(encoder_path, "encoder")
+    check(encoder_meta == meta, "both parts have the same metadata")
+    ids = [json.loads(read_header(p)[1][PART_KEY])["model_id"] for p in (decoder_path, encoder_path)]
+    check(ids[0] == ids[1], f"both parts have the same model_id: {ids}")
+    return meta, {**tensors, **encoder_tensors}
 
 
 # ---- the model in numpy ----
@@ -355,7 +388,8 @@ def main():
         decode_bin = os.path.join(ROOT, "target", "release", "decode")
 
     print(f"{args.weights}: read from Python")
-    meta, tensors = check_file(args.weights)
+    split = args.weights.endswith(".decoder.safetensors")
+    meta, tensors = check_split(args.weights) if split else check_file(args.weights)
     print(f"  {len(tensors)} tensors, latent_dim {meta['latent_dim']}, {meta['width']}x{meta['height']}, "
           f"encoder {meta['encoder_hidden']}, decoder {meta['decoder_hidden']}")
     rng = np.random.default_rng(1)

@@ -1,9 +1,13 @@
 //! The shipped models load, reach again the test figures recorded in them (to what determinism
-//! allows), and meet the quality targets.
+//! allows), and meet the quality targets; the compact parts the page loads (I8 weights, split in two)
+//! stay within 0.05 nats of the f32 files.
 
 use vae_explorer::core::data::DatasetKind;
 use vae_explorer::core::format;
 use vae_explorer::train::export::measure;
+
+/// The quality bar for the compact parts: test -ELBO within this many nats of the f32 file's.
+const COMPACT_TOLERANCE: f64 = 0.05;
 
 /// Loads a shipped model, re-measures it on its test split and compares with the file and the target.
 fn check(name: &str, kind: DatasetKind, target_neg_elbo: f64) {
@@ -37,6 +41,35 @@ fn check(name: &str, kind: DatasetKind, target_neg_elbo: f64) {
         now.neg_elbo
     );
     assert_eq!(now.active_units, 8, "{name}: active units");
+
+    // The page's two parts, with every check of the format, measured on the same images and noise.
+    let parts = std::path::PathBuf::from(format!("weights/{name}.decoder.safetensors"));
+    let compact =
+        format::read_model(&parts).expect("the compact parts load (make compact-weights)");
+    assert_eq!(
+        compact.meta, file.meta,
+        "{name}: the parts keep the metadata"
+    );
+    assert_eq!(
+        compact.atlas, file.atlas,
+        "{name}: the parts keep the atlas"
+    );
+    let stored = measure(&compact.vae, &test, 0).unwrap();
+    println!(
+        "{name}: compact parts -ELBO {:.3} ({:+.3} nats against f32)",
+        stored.neg_elbo,
+        stored.neg_elbo - now.neg_elbo
+    );
+    assert!(
+        (stored.neg_elbo - now.neg_elbo).abs() <= COMPACT_TOLERANCE,
+        "{name}: compact -ELBO {} vs f32 {}",
+        stored.neg_elbo,
+        now.neg_elbo
+    );
+    assert_eq!(
+        stored.active_units, 8,
+        "{name}: active units of the compact parts"
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Serves the explorer's static site on 127.0.0.1: index.html, www/ and weights/, nothing else.
 
-It sends application/wasm for .wasm and the cross-origin isolation headers (COOP/COEP), refuses
-path traversal (plain or percent-encoded), and lists no directories. Standard library only.
+It sends application/wasm for .wasm and the cross-origin isolation headers (COOP/COEP), gzips what
+compresses when the browser accepts it (as most web servers do), refuses path traversal (plain or
+percent-encoded), and lists no directories. Standard library only.
 
     python3 tools/serve.py [--port 8000] [--weights DIR] [--bind 127.0.0.1]
 
@@ -11,6 +12,7 @@ path traversal (plain or percent-encoded), and lists no directories. Standard li
 """
 
 import argparse
+import gzip
 import http.server
 import ipaddress
 import os
@@ -34,6 +36,19 @@ CONTENT_TYPES = {
     ".ts": "text/plain; charset=utf-8",
     ".md": "text/plain; charset=utf-8",
 }
+
+# Compressed when the browser accepts gzip; images are compressed already.
+GZIP_TYPES = {".html", ".js", ".mjs", ".css", ".json", ".wasm", ".safetensors", ".svg", ".ts", ".md"}
+_gzipped = {}  # (path, mtime, size) -> the gzipped body, so that each file is compressed once
+
+
+def gzipped(target, body):
+    """The file's body, gzipped (level 6, as web servers usually do), computed once per version of the file."""
+    stat = os.stat(target)
+    key = (target, stat.st_mtime_ns, stat.st_size)
+    if key not in _gzipped:
+        _gzipped[key] = gzip.compress(body, compresslevel=6, mtime=0)
+    return _gzipped[key]
 
 
 def resolve(url_path, mounts):
@@ -102,6 +117,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = f.read()
         self.send_response(200)
         self.send_header("Content-Type", CONTENT_TYPES.get(ext, "application/octet-stream"))
+        if ext in GZIP_TYPES:
+            self.send_header("Vary", "Accept-Encoding")
+            if "gzip" in self.headers.get("Accept-Encoding", ""):
+                body = gzipped(target, body)
+                self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if with_body:

@@ -61,11 +61,15 @@ export class Decoder {
     this.#onRestart({ reason, reloaded });
   }
 
-  /** Loads a shipped model by URL, or a user's file from its bytes (an ArrayBuffer); remembers it once it loads. */
+  /**
+   * Loads a shipped model by URL (with `encoder`, the URL of a split model's encoder part), or a user's
+   * file from its bytes (an ArrayBuffer); remembers it once it loads.
+   */
   load(source) {
     // Bytes are copied, not transferred: they are kept to reload the model after a restart.
     // URLs resolve against the page, not the worker script, so that they mean what the page means.
-    const args = source.bytes ? { bytes: source.bytes } : { url: new URL(source.url, document.baseURI).href };
+    const resolve = (url) => url && new URL(url, document.baseURI).href;
+    const args = source.bytes ? { bytes: source.bytes } : { url: resolve(source.url), encoder: resolve(source.encoder) };
     return this.#send('load', args).then((result) => {
       this.#lastGood = source;
       return result;

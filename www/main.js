@@ -13,6 +13,7 @@ import { mountModelPicker } from './model-picker.js';
 import { SHIPPED_MODELS } from './models.js';
 import { parseHash, fitToModel, formatHash, describeIgnored } from './url-state.js';
 import { mountPriorRings } from './prior-rings.js';
+import { keepForOffline, registerServiceWorker } from './offline.js';
 
 const $ = (id) => document.getElementById(id);
 const store = createStore(initialState());
@@ -69,6 +70,7 @@ async function loadModel(source) {
   store.update({ model, z: model.meta.latent_mean.slice(), grid, lastSeed: null, encoded: null, a: null, b: null, atlas: null });
   describeModel(model);
   loadAtlas(model);
+  if (source.url) keepForOffline([source.url, source.encoder].filter(Boolean));
 }
 
 /** After the worker crashed and restarted: one line, then the views decode again with the reloaded model. */
@@ -112,6 +114,7 @@ async function requestImage(state) {
       firstImageShown = true;
       performance.mark('first-image');
       document.body.dataset.ready = 'true';
+      registerServiceWorker();
     }
   } catch (error) {
     showMessage(`Decoding failed: ${error.message}`);

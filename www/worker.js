@@ -3,6 +3,10 @@
 //
 // To start faster, the page may compile the wasm and download the first model itself while this
 // worker boots (see index.html): it sends `announce`, `build`, then `wasm` and `bytes` when they are ready.
+//
+// A shipped model is split in two files (docs/FORMAT.md, "Split models"): the decoder part is loaded and
+// drawn with first; the encoder part (the encoder and the atlas) is fetched after the first decode, and
+// the requests that need it wait for it without holding up decodes.
 
 // Both cores when the page is cross-origin isolated (the threaded build, www/pkg-threads); one otherwise.
 // The choice is wasm-build.js's: sent by the page (`build`), or looked up here if that comes first.
@@ -30,6 +34,12 @@ let wasmReady = null;
 let earlyWasm = null; // a deferred compiled WebAssembly.Module (or null) the page promised to send
 const earlyBytes = new Map(); // url -> deferred bytes (or null) the page promised to send
 let earlyLoad = null; // { url, promise }: the announced model, parsed before the page asks for it
+let encoderUrl = null; // the current model's encoder part, when it is a split model
+let encoderReady = null; // settles once that part is fetched and added (or has failed)
+let encoderError = null; // why it failed
+
+/** Requests that need the encoder or the atlas: a split model answers them once its encoder part is in. */
+const NEEDS_ENCODER = new Set(['encode', 'elbo', 'posterior', 'atlas']);
 
 function deferred() {
   let resolve;
@@ -39,11 +49,11 @@ function deferred() {
 
 /** Deliveries from the page: handled on arrival, outside the request queue, which may be waiting for them. */
 const deliveries = {
-  announce({ url }) {
+  announce({ url, split }) {
     earlyWasm = deferred();
     earlyBytes.set(url, deferred());
     // Parse the first model while the page's modules still load; its `load` request then finds it ready.
-    earlyLoad = { url, promise: parse(fetchBytes(url)) };
+    earlyLoad = { url, promise: parse(fetchBytes(url), split) };
     earlyLoad.promise.catch(() => {}); // its error reaches the page through that `load` request
   },
   build({ threaded }) {
@@ -78,12 +88,27 @@ async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** Loads a model once its bytes and the wasm are both here; throws on a malformed file. */
-async function parse(bytesPromise) {
+/** Loads a model (or a split model's decoder part) once its bytes and the wasm are both here; throws on a malformed file. */
+async function parse(bytesPromise, split = false) {
   const [data] = await Promise.all([bytesPromise, initWasm()]);
   const start = performance.now();
-  const loaded = Model.load(data);
+  const loaded = split ? Model.load_decoder_part(data) : Model.load(data);
   return { loaded, ms: performance.now() - start };
+}
+
+/** Fetches and adds the current model's encoder part, once; later calls return the same promise. */
+function fetchEncoderPart() {
+  if (!encoderUrl) return Promise.resolve();
+  const [target, url] = [model, encoderUrl];
+  encoderUrl = null;
+  encoderReady = fetchBytes(url)
+    .then((bytes) => {
+      if (target === model) model.add_encoder_part(bytes); // not if another model was loaded meanwhile
+    })
+    .catch((error) => {
+      if (target === model) encoderError = `the model's encoder part (${url}) did not load: ${error.message ?? error}`;
+    });
+  return encoderReady;
 }
 
 function requireModel() {
@@ -92,13 +117,14 @@ function requireModel() {
 }
 
 const handlers = {
-  async load({ url, bytes }) {
+  async load({ url, encoder, bytes }) {
     const early = url && earlyLoad?.url === url ? earlyLoad.promise : null;
     if (earlyLoad && !early) earlyLoad.promise.then(({ loaded }) => loaded.free(), () => {}); // not wanted
     earlyLoad = null;
-    const { loaded, ms } = await (early ?? parse(url ? fetchBytes(url) : new Uint8Array(bytes)));
+    const { loaded, ms } = await (early ?? parse(url ? fetchBytes(url) : new Uint8Array(bytes), Boolean(encoder)));
     if (model) model.free();
     model = loaded;
+    [encoderUrl, encoderReady, encoderError] = [encoder ?? null, null, null];
     const activeUnitThreshold = bindings.activeUnitThreshold();
     const result = { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, activeUnitThreshold, maxGridSide: model.max_grid_side, ms };
     return { result };
@@ -169,9 +195,11 @@ async function handle({ id, kind, args }) {
   try {
     const handler = handlers[kind];
     if (!handler) throw new Error(`unknown request kind "${kind}"`);
+    if (NEEDS_ENCODER.has(kind) && encoderError && !model?.has_encoder) throw new Error(encoderError);
     const { result, transfer = [] } = await handler(args ?? {});
     self.postMessage({ id, result }, transfer);
     if (kind === 'decode') setTimeout(startThreads, 0); // only the threaded build has a pool
+    if (kind === 'decode') setTimeout(fetchEncoderPart, 0); // after the first image: the rest of a split model
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // A trap (a panic aborts as one) may leave the module's memory half-updated: the client restarts us.
@@ -183,5 +211,10 @@ async function handle({ id, kind, args }) {
 self.onmessage = (event) => {
   const { kind, args } = event.data;
   if (Object.hasOwn(deliveries, kind)) deliveries[kind](args);
-  else queue = queue.then(() => handle(event.data));
+  else if (NEEDS_ENCODER.has(kind)) {
+    // Waits for the encoder part outside the queue, so that decodes go on meanwhile; requests keep their order.
+    queue
+      .then(() => encoderReady ?? fetchEncoderPart())
+      .then(() => (queue = queue.then(() => handle(event.data))));
+  } else queue = queue.then(() => handle(event.data));
 };

@@ -1,4 +1,4 @@
-//! Any bytes through the weights loader (model files and checkpoints): an error is fine, a panic is a bug.
+//! Any bytes through the weights loader (model files, checkpoints, split parts): an error is fine, a panic is a bug.
 //!
 //! A file that loads must also pack into the browser's decoder and decode like the candle model.
 #![no_main]
@@ -8,6 +8,11 @@ use vae_explorer::web::packed_decoder::{PackedDecoder, PixelSink};
 use vae_explorer::core::{format, model};
 
 fuzz_target!(|data: &[u8]| {
+    // A split model's decoder part goes through the same checks; the same bytes as both parts too.
+    if let Ok(part) = format::load_decoder_part(data) {
+        PackedDecoder::new(&part.decoder).expect("a loaded decoder part packs");
+    }
+    let _ = format::load_split(data, data);
     if let Ok(file) = format::load(data) {
         let bytes = format::save(&file).expect("a loaded file saves");
         let again = format::load(&bytes).expect("a saved file loads");

@@ -63,8 +63,8 @@ fn to_rows(t: Option<Tensor>) -> BoxResult<Vec<Vec<f32>>> {
 }
 
 fn run(path: &str) -> BoxResult<()> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let file = format::load(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let file =
+        format::read_model(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text)?;
     let input: Input = serde_json::from_str(&text).map_err(|e| format!("input JSON: {e}"))?;

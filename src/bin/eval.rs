@@ -14,7 +14,7 @@ use vae_explorer::train::export::measure;
     about = "Test -ELBO, its terms, active units and an importance-weighted log-likelihood of a weights file"
 )]
 struct Args {
-    /// The weights file.
+    /// The weights file (or a split model's `NAME.decoder.safetensors`, its encoder part beside it).
     weights: PathBuf,
     /// Folder with the dataset files (default: data/<dataset named in the file>).
     #[arg(long)]
@@ -33,9 +33,8 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let bytes =
-        std::fs::read(&args.weights).map_err(|e| format!("{}: {e}", args.weights.display()))?;
-    let file = format::load(&bytes).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+    let file = format::read_model(&args.weights)
+        .map_err(|e| format!("{}: {e}", args.weights.display()))?;
     let meta = &file.meta;
     let kind = DatasetKind::from_name(&meta.dataset).ok_or_else(|| {
         format!(

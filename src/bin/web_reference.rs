@@ -58,7 +58,7 @@ fn reference_grid(vae: &Vae, meta: &Metadata, grid: &GridSweep) -> BoxResult<Vec
 }
 
 fn write_reference(model_path: &str, out: &str) -> BoxResult<()> {
-    let file = format::load(&std::fs::read(model_path)?)?;
+    let file = format::read_model(std::path::Path::new(model_path))?;
     let meta = &file.meta;
     let latent = meta.latent_dim;
     let z = reference_z(meta);

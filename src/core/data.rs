@@ -137,17 +137,13 @@ impl Dataset {
 
     /// A 64-bit FNV-1a hash of the sizes, pixels and labels: a checkpoint's resume compares it to refuse other data.
     pub fn fingerprint(&self) -> u64 {
-        let mut hash = 0xcbf2_9ce4_8422_2325u64;
         let sizes = [self.width as u64, self.height as u64, self.len() as u64];
         let bytes = sizes
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .chain(self.pixels.iter().flat_map(|p| p.to_bits().to_le_bytes()))
             .chain(self.labels.iter().copied());
-        for b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        hash
+        fnv1a(bytes)
     }
 
     /// A dataset of the first `n` images (all of them when `n` is larger).
@@ -366,6 +362,13 @@ fn load_digits_dir(dir: &Path) -> Result<Split> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(split_digits(&per_digit))
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: a cheap fingerprint of data (a checkpoint's images, a split model's parts).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

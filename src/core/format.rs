@@ -6,12 +6,17 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::core::model::{Activation, ModelConfig, Vae};
+use crate::core::data::fnv1a;
+use crate::core::model::{Activation, Mlp, ModelConfig, Vae};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// The `__metadata__` key that holds the JSON metadata.
 pub const METADATA_KEY: &str = "vae_explorer";
+/// The `__metadata__` key that marks a file as one part of a split model (see docs/FORMAT.md).
+pub const PART_KEY: &str = "vae_explorer_part";
+/// The name of an `I8` weight's per-row scale is the weight's name plus this suffix.
+pub const SCALE_SUFFIX: &str = "_scale";
 /// Largest accepted latent dim, hidden width and class count: bounds memory on hostile files.
 const MAX_LATENT: usize = 256;
 const MAX_WIDTH: usize = 16_384;
@@ -49,8 +54,16 @@ pub enum FormatError {
     },
     #[error("tensor `{0}` holds NaN or infinite values")]
     NotFinite(String),
+    #[error("tensor `{0}` holds a negative scale")]
+    NegativeScale(String),
+    #[error("I8 weight `{0}` has no per-row scale `{0}{SCALE_SUFFIX}`")]
+    MissingScale(String),
+    #[error("tensor `{0}` is a scale, but its weight is not I8")]
+    StrayScale(String),
     #[error("atlas: {0}")]
     Atlas(String),
+    #[error("split model: {0}")]
+    Split(String),
     #[error("{0}")]
     Candle(#[from] candle_core::Error),
     #[error("{path}: {source}")]
@@ -284,10 +297,44 @@ fn float_values(name: &str, view: &TensorView) -> Result<Vec<f32>> {
             return Err(FormatError::Dtype {
                 name: name.to_string(),
                 found: format!("{other:?}"),
-                expected: "F32 (or F16, BF16, F64)",
+                expected: "F32 (or F16, BF16, F64; or I8 with a per-row scale, for a weight)",
             })
         }
     };
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(FormatError::NotFinite(name.to_string()));
+    }
+    Ok(values)
+}
+
+/// A model tensor's values as f32: a float tensor converted, or an `I8` weight times its row's scale.
+fn model_values(sources: &Sources, name: &str, view: &TensorView) -> Result<Vec<f32>> {
+    if view.dtype() != Dtype::I8 || !name.ends_with(".weight") {
+        return float_values(name, view);
+    }
+    let scale_name = format!("{name}{SCALE_SUFFIX}");
+    let scale = sources
+        .tensor(&scale_name)
+        .ok_or_else(|| FormatError::MissingScale(name.to_string()))?;
+    let (rows, cols) = (view.shape()[0], view.shape()[1]);
+    check_shape(&scale_name, &scale, &[rows], "")?;
+    if scale.dtype() != Dtype::F32 {
+        return Err(FormatError::Dtype {
+            name: scale_name,
+            found: format!("{:?}", scale.dtype()),
+            expected: "F32",
+        });
+    }
+    let scales = float_values(&scale_name, &scale)?;
+    if scales.iter().any(|&s| s < 0.0) {
+        return Err(FormatError::NegativeScale(scale_name));
+    }
+    let values: Vec<f32> = view
+        .data()
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| f32::from(b as i8) * scales[i / cols])
+        .collect();
     if values.iter().any(|v| !v.is_finite()) {
         return Err(FormatError::NotFinite(name.to_string()));
     }
@@ -383,26 +430,117 @@ pub fn peek_metadata(bytes: &[u8]) -> Result<Metadata> {
     read_metadata(st_header.metadata().as_ref())
 }
 
-/// Loads and checks a weights file; any malformed input gives an error, never a panic.
-pub fn load(bytes: &[u8]) -> Result<ModelFile> {
-    Ok(load_parts(bytes, None)?.file)
+/// Which part of a split model a file holds (its `PART_KEY` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartKind {
+    /// The metadata and the decoder's tensors: enough to draw.
+    Decoder,
+    /// The encoder's tensors and the atlas.
+    Encoder,
 }
 
-/// Like `load`, but also accepts and returns float tensors named `extra_prefix*` (used by checkpoints).
-pub fn load_parts(bytes: &[u8], extra_prefix: Option<&str>) -> Result<Parts> {
+/// The `PART_KEY` entry: which part this is, and the id both parts of one model share.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartInfo {
+    /// Which part.
+    pub part: PartKind,
+    /// The same in both parts of one model, and different for every other model.
+    pub model_id: String,
+}
+
+/// A split model's checked decoder part: what the page draws with before the encoder part arrives.
+#[derive(Debug, Clone)]
+pub struct DecoderPart {
+    /// The model's metadata.
+    pub meta: Metadata,
+    /// p(x|z).
+    pub decoder: Mlp,
+}
+
+/// The safetensors files a model is read from: one whole file, or both parts of a split model.
+struct Sources<'a>(Vec<SafeTensors<'a>>);
+
+impl Sources<'_> {
+    fn tensor(&self, name: &str) -> Option<TensorView<'_>> {
+        self.0.iter().find_map(|st| st.tensor(name).ok())
+    }
+
+    /// Every tensor name, sorted; a name in both parts of a split model is refused.
+    fn names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .0
+            .iter()
+            .flat_map(|st| st.names())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(FormatError::Split(format!(
+                "tensor `{}` is in both parts",
+                twice[0]
+            )));
+        }
+        Ok(names)
+    }
+}
+
+/// Rule 1 (the container): the parsed file and its `__metadata__` entries.
+fn open(bytes: &[u8]) -> Result<(SafeTensors<'_>, HashMap<String, String>)> {
     let (_, st_header) = SafeTensors::read_metadata(bytes).map_err(safetensors_error)?;
     let raw_metadata = st_header.metadata().clone().unwrap_or_default();
     let st = SafeTensors::deserialize(bytes).map_err(safetensors_error)?;
-    let meta = read_metadata(Some(&raw_metadata))?;
-    let config = meta.model_config();
-    let expected = config.tensor_shapes();
+    Ok((st, raw_metadata))
+}
+
+/// The file's `PART_KEY` entry, when it is one part of a split model.
+fn part_info(raw_metadata: &HashMap<String, String>) -> Result<Option<PartInfo>> {
+    raw_metadata
+        .get(PART_KEY)
+        .map(|json| {
+            serde_json::from_str(json)
+                .map_err(|e| FormatError::Split(format!("`{PART_KEY}` is not valid: {e}")))
+        })
+        .transpose()
+}
+
+/// What `check_tensors` read: the model tensors (PyTorch layout, f32), the atlas and any extras.
+struct Checked {
+    tensors: HashMap<String, Tensor>,
+    atlas: Option<Atlas>,
+    extras: HashMap<String, Tensor>,
+}
+
+/// Rules 6-8 over `sources`: names, model tensors (all, or only the decoder's) and the atlas.
+fn check_tensors(
+    sources: &Sources,
+    meta: &Metadata,
+    decoder_only: bool,
+    extra_prefix: Option<&str>,
+) -> Result<Checked> {
+    let expected: Vec<(String, Vec<usize>)> = meta
+        .model_config()
+        .tensor_shapes()
+        .into_iter()
+        .filter(|(name, _)| !decoder_only || name.starts_with("decoder."))
+        .collect();
+    let scales: Vec<String> = expected
+        .iter()
+        .filter(|(n, _)| n.ends_with(".weight"))
+        .map(|(n, _)| format!("{n}{SCALE_SUFFIX}"))
+        .collect();
+    let atlas_names: &[&str] = if decoder_only {
+        &[]
+    } else {
+        &[ATLAS_PIXELS, ATLAS_LABELS, ATLAS_MU]
+    };
     let known: std::collections::HashSet<&str> = expected
         .iter()
         .map(|(n, _)| n.as_str())
-        .chain([ATLAS_PIXELS, ATLAS_LABELS, ATLAS_MU])
+        .chain(scales.iter().map(String::as_str))
+        .chain(atlas_names.iter().copied())
         .collect();
-    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
-    names.sort();
+    let names = sources.names()?;
     for name in &names {
         let extra = extra_prefix.is_some_and(|p| name.starts_with(p));
         if !known.contains(name.as_str()) && !extra {
@@ -410,8 +548,9 @@ pub fn load_parts(bytes: &[u8], extra_prefix: Option<&str>) -> Result<Parts> {
         }
     }
     let view = |name: &str| {
-        st.tensor(name)
-            .map_err(|_| FormatError::MissingTensor(name.to_string()))
+        sources
+            .tensor(name)
+            .ok_or_else(|| FormatError::MissingTensor(name.to_string()))
     };
     let mut tensors = HashMap::new();
     for (name, shape) in &expected {
@@ -422,14 +561,24 @@ pub fn load_parts(bytes: &[u8], extra_prefix: Option<&str>) -> Result<Parts> {
             String::new()
         };
         check_shape(name, &v, shape, &hint)?;
-        let values = float_values(name, &v)?;
+        let values = model_values(sources, name, &v)?;
         tensors.insert(
             name.clone(),
             Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)?,
         );
     }
-    let vae = Vae::from_tensors(&config, &tensors)?;
-    let atlas = read_atlas(&st, &meta)?;
+    // A scale belongs to an I8 weight; next to a float weight it would be silently ignored.
+    for scale in scales.iter().filter(|s| names.contains(s)) {
+        let weight = &scale[..scale.len() - SCALE_SUFFIX.len()];
+        if view(weight)?.dtype() != Dtype::I8 {
+            return Err(FormatError::StrayScale(scale.clone()));
+        }
+    }
+    let atlas = if decoder_only {
+        None
+    } else {
+        read_atlas(sources, meta)?
+    };
     let mut extras = HashMap::new();
     if let Some(prefix) = extra_prefix {
         for name in names.iter().filter(|n| n.starts_with(prefix)) {
@@ -441,15 +590,141 @@ pub fn load_parts(bytes: &[u8], extra_prefix: Option<&str>) -> Result<Parts> {
             );
         }
     }
-    Ok(Parts {
-        file: ModelFile { meta, vae, atlas },
+    Ok(Checked {
+        tensors,
+        atlas,
         extras,
+    })
+}
+
+/// Loads and checks a weights file; any malformed input gives an error, never a panic.
+pub fn load(bytes: &[u8]) -> Result<ModelFile> {
+    Ok(load_parts(bytes, None)?.file)
+}
+
+/// Like `load`, but also accepts and returns float tensors named `extra_prefix*` (used by checkpoints).
+pub fn load_parts(bytes: &[u8], extra_prefix: Option<&str>) -> Result<Parts> {
+    let (st, raw_metadata) = open(bytes)?;
+    if let Some(info) = part_info(&raw_metadata)? {
+        return Err(FormatError::Split(format!(
+            "this file is only the {} part of a split model: open the model's whole file, or load both parts together",
+            part_name(info.part)
+        )));
+    }
+    let meta = read_metadata(Some(&raw_metadata))?;
+    let checked = check_tensors(&Sources(vec![st]), &meta, false, extra_prefix)?;
+    let vae = Vae::from_tensors(&meta.model_config(), &checked.tensors)?;
+    Ok(Parts {
+        file: ModelFile {
+            meta,
+            vae,
+            atlas: checked.atlas,
+        },
+        extras: checked.extras,
         raw_metadata,
     })
 }
 
-fn read_atlas(st: &SafeTensors, meta: &Metadata) -> Result<Option<Atlas>> {
-    let present = [ATLAS_PIXELS, ATLAS_LABELS, ATLAS_MU].map(|n| st.tensor(n).ok());
+fn part_name(part: PartKind) -> &'static str {
+    match part {
+        PartKind::Decoder => "decoder",
+        PartKind::Encoder => "encoder",
+    }
+}
+
+/// A part's metadata and `PART_KEY` entry, refusing a file that is not the `want` part.
+fn open_part(
+    bytes: &[u8],
+    want: PartKind,
+) -> Result<(SafeTensors<'_>, HashMap<String, String>, PartInfo)> {
+    let (st, raw) = open(bytes)?;
+    match part_info(&raw)? {
+        Some(info) if info.part == want => Ok((st, raw, info)),
+        Some(info) => Err(FormatError::Split(format!(
+            "expected the {} part, found the {} part",
+            part_name(want),
+            part_name(info.part)
+        ))),
+        None => Err(FormatError::Split(format!(
+            "expected the {} part of a split model, found a file with no `{PART_KEY}` entry",
+            part_name(want)
+        ))),
+    }
+}
+
+/// Loads and checks a split model's decoder part on its own, so that the page can draw before the rest arrives.
+pub fn load_decoder_part(bytes: &[u8]) -> Result<DecoderPart> {
+    let (st, raw, _) = open_part(bytes, PartKind::Decoder)?;
+    let meta = read_metadata(Some(&raw))?;
+    let checked = check_tensors(&Sources(vec![st]), &meta, true, None)?;
+    let decoder = Vae::decoder_from_tensors(&meta.model_config(), &checked.tensors)?;
+    Ok(DecoderPart { meta, decoder })
+}
+
+/// Loads both parts of a split model and checks them together as one file, with every rule of `load`.
+pub fn load_split(decoder_part: &[u8], encoder_part: &[u8]) -> Result<ModelFile> {
+    let (first, first_raw, first_info) = open_part(decoder_part, PartKind::Decoder)?;
+    let (second, second_raw, second_info) = open_part(encoder_part, PartKind::Encoder)?;
+    if first_info.model_id != second_info.model_id
+        || first_raw.get(METADATA_KEY) != second_raw.get(METADATA_KEY)
+    {
+        return Err(FormatError::Split(format!(
+            "the two parts come from different models (ids {} and {})",
+            first_info.model_id, second_info.model_id
+        )));
+    }
+    let meta = read_metadata(Some(&first_raw))?;
+    if let Some(name) = first
+        .names()
+        .into_iter()
+        .find(|n| !n.starts_with("decoder."))
+    {
+        return Err(FormatError::Split(format!(
+            "tensor `{name}` belongs in the encoder part"
+        )));
+    }
+    if let Some(name) = second
+        .names()
+        .into_iter()
+        .find(|n| n.starts_with("decoder."))
+    {
+        return Err(FormatError::Split(format!(
+            "tensor `{name}` belongs in the decoder part"
+        )));
+    }
+    let checked = check_tensors(&Sources(vec![first, second]), &meta, false, None)?;
+    let vae = Vae::from_tensors(&meta.model_config(), &checked.tensors)?;
+    Ok(ModelFile {
+        meta,
+        vae,
+        atlas: checked.atlas,
+    })
+}
+
+/// The encoder part that goes with a decoder part's path: `NAME.decoder.safetensors` to `NAME.encoder.safetensors`.
+pub fn encoder_part_path(decoder_part: &Path) -> Option<std::path::PathBuf> {
+    let name = decoder_part.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".decoder.safetensors")?;
+    Some(decoder_part.with_file_name(format!("{stem}.encoder.safetensors")))
+}
+
+/// Reads a model from disk: a whole file, or a split model named by its decoder part (the encoder part beside it).
+pub fn read_model(path: &Path) -> Result<ModelFile> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| FormatError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let bytes = read(path)?;
+    match encoder_part_path(path) {
+        Some(encoder) => load_split(&bytes, &read(&encoder)?),
+        None => load(&bytes),
+    }
+}
+
+fn read_atlas(sources: &Sources, meta: &Metadata) -> Result<Option<Atlas>> {
+    let present = [ATLAS_PIXELS, ATLAS_LABELS, ATLAS_MU].map(|n| sources.tensor(n));
     let [Some(pixels), Some(labels), Some(mu)] = present else {
         if present.iter().any(Option::is_some) {
             return Err(FormatError::Atlas(format!(
@@ -523,6 +798,51 @@ fn f32_entry(t: &Tensor) -> Result<Entry> {
     })
 }
 
+/// The atlas's three tensors, after checking that their sizes agree with the metadata.
+fn atlas_entries(file: &ModelFile) -> Result<Vec<(String, Entry)>> {
+    let Some(atlas) = &file.atlas else {
+        return Ok(Vec::new());
+    };
+    let n = atlas.len();
+    let (m, l) = (&file.meta, file.meta.latent_dim);
+    if atlas.pixels.len() != n * m.width * m.height || atlas.mu.len() != n * l {
+        return Err(FormatError::Atlas(
+            "pixel or mu count does not match the labels".into(),
+        ));
+    }
+    Ok(vec![
+        (
+            ATLAS_PIXELS.into(),
+            Entry {
+                dtype: Dtype::U8,
+                shape: vec![n, m.height, m.width],
+                data: atlas.pixels.clone(),
+            },
+        ),
+        (
+            ATLAS_LABELS.into(),
+            Entry {
+                dtype: Dtype::U8,
+                shape: vec![n],
+                data: atlas.labels.clone(),
+            },
+        ),
+        (
+            ATLAS_MU.into(),
+            Entry {
+                dtype: Dtype::F32,
+                shape: vec![n, l],
+                data: atlas.mu.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            },
+        ),
+    ])
+}
+
+fn serialize(entries: &[(String, Entry)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    safetensors::serialize(entries.iter().map(|(n, e)| (n.as_str(), e)), Some(metadata))
+        .map_err(|e| FormatError::Safetensors(e.to_string()))
+}
+
 /// Serialises a model file, plus extra float tensors and metadata entries (for checkpoints).
 pub fn save_parts(
     file: &ModelFile,
@@ -534,39 +854,7 @@ pub fn save_parts(
     for (name, t) in file.vae.to_tensors()? {
         entries.push((name, f32_entry(&t)?));
     }
-    if let Some(atlas) = &file.atlas {
-        let n = atlas.len();
-        let (m, l) = (&file.meta, file.meta.latent_dim);
-        if atlas.pixels.len() != n * m.width * m.height || atlas.mu.len() != n * l {
-            return Err(FormatError::Atlas(
-                "pixel or mu count does not match the labels".into(),
-            ));
-        }
-        entries.push((
-            ATLAS_PIXELS.into(),
-            Entry {
-                dtype: Dtype::U8,
-                shape: vec![n, m.height, m.width],
-                data: atlas.pixels.clone(),
-            },
-        ));
-        entries.push((
-            ATLAS_LABELS.into(),
-            Entry {
-                dtype: Dtype::U8,
-                shape: vec![n],
-                data: atlas.labels.clone(),
-            },
-        ));
-        entries.push((
-            ATLAS_MU.into(),
-            Entry {
-                dtype: Dtype::F32,
-                shape: vec![n, l],
-                data: atlas.mu.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            },
-        ));
-    }
+    entries.extend(atlas_entries(file)?);
     for (name, t) in extras {
         entries.push((name.clone(), f32_entry(t)?));
     }
@@ -574,8 +862,140 @@ pub fn save_parts(
         serde_json::to_string(&file.meta).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
     let mut metadata: HashMap<String, String> = extra_metadata.iter().cloned().collect();
     metadata.insert(METADATA_KEY.to_string(), json);
-    safetensors::serialize(entries.iter().map(|(n, e)| (n.as_str(), e)), Some(metadata))
-        .map_err(|e| FormatError::Safetensors(e.to_string()))
+    serialize(&entries, metadata)
+}
+
+/// How `save_split` stores each weight matrix (biases, the atlas and the scales stay F32 and U8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightEncoding {
+    /// 4 bytes a value, as trained.
+    F32,
+    /// 2 bytes a value.
+    F16,
+    /// 1 byte a value: `I8` with an F32 scale per row (per output unit), value = byte * scale.
+    Int8Rows,
+}
+
+/// `v / scale` rounded to a signed byte in -127..=127 (0 for a zero row).
+fn quantize(v: f32, scale: f32) -> i8 {
+    if scale > 0.0 {
+        (v / scale).round().clamp(-127.0, 127.0) as i8
+    } else {
+        0
+    }
+}
+
+/// A row's I8 scale: its largest weight becomes +-127, so every weight is within half a step.
+fn row_scale(row: &[f32]) -> f32 {
+    row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0
+}
+
+/// A weight matrix `[rows, cols]` in `encoding`, with its scale tensor when it has one.
+fn weight_entries(
+    name: &str,
+    t: &Tensor,
+    encoding: WeightEncoding,
+) -> Result<Vec<(String, Entry)>> {
+    let shape = t.dims().to_vec();
+    let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let entry = |dtype, data| Entry {
+        dtype,
+        shape: shape.clone(),
+        data,
+    };
+    Ok(match encoding {
+        WeightEncoding::F32 => vec![(name.to_string(), f32_entry(t)?)],
+        WeightEncoding::F16 => {
+            let data = values
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect();
+            vec![(name.to_string(), entry(Dtype::F16, data))]
+        }
+        WeightEncoding::Int8Rows => {
+            let cols = shape.get(1).copied().unwrap_or(1).max(1);
+            let scales: Vec<f32> = values.chunks(cols).map(row_scale).collect();
+            let data = values
+                .chunks(cols)
+                .zip(&scales)
+                .flat_map(|(row, &scale)| row.iter().map(move |&v| quantize(v, scale) as u8))
+                .collect();
+            let scale = Entry {
+                dtype: Dtype::F32,
+                shape: vec![scales.len()],
+                data: scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            };
+            vec![
+                (name.to_string(), entry(Dtype::I8, data)),
+                (format!("{name}{SCALE_SUFFIX}"), scale),
+            ]
+        }
+    })
+}
+
+/// Serialises a model as a split model's two parts, decoder part first, with the weight matrices of
+/// each part in its own encoding (`[decoder, encoder]`).
+///
+/// `metadata` is every `__metadata__` entry to keep (e.g. a source file's `Parts::raw_metadata`), written
+/// verbatim into both parts; its `vae_explorer` entry, when present, must describe `file`.
+pub fn save_split(
+    file: &ModelFile,
+    metadata: &HashMap<String, String>,
+    [decoder_encoding, encoder_encoding]: [WeightEncoding; 2],
+) -> Result<[Vec<u8>; 2]> {
+    file.meta.validate()?;
+    let mut metadata = metadata.clone();
+    match metadata.get(METADATA_KEY) {
+        Some(_) if read_metadata(Some(&metadata))? != file.meta => {
+            return Err(FormatError::BadMetadata(format!(
+                "the `{METADATA_KEY}` entry to keep does not describe the model"
+            )))
+        }
+        Some(_) => {}
+        None => {
+            let json = serde_json::to_string(&file.meta)
+                .map_err(|e| FormatError::BadMetadata(e.to_string()))?;
+            metadata.insert(METADATA_KEY.to_string(), json);
+        }
+    }
+    let (mut decoder, mut encoder) = (Vec::new(), Vec::new());
+    for (name, t) in file.vae.to_tensors()? {
+        let (part, encoding) = if name.starts_with("decoder.") {
+            (&mut decoder, decoder_encoding)
+        } else {
+            (&mut encoder, encoder_encoding)
+        };
+        if name.ends_with(".weight") {
+            part.extend(weight_entries(&name, &t, encoding)?);
+        } else {
+            part.push((name.clone(), f32_entry(&t)?));
+        }
+    }
+    encoder.extend(atlas_entries(file)?);
+    let id_bytes = metadata[METADATA_KEY].bytes().chain(
+        decoder
+            .iter()
+            .chain(&encoder)
+            .flat_map(|(n, e)| n.bytes().chain(e.data.iter().copied())),
+    );
+    let model_id = format!("{:016x}", fnv1a(id_bytes));
+    let with_part = |part| -> Result<HashMap<String, String>> {
+        let info = PartInfo {
+            part,
+            model_id: model_id.clone(),
+        };
+        let mut m = metadata.clone();
+        m.remove("checkpoint");
+        m.insert(
+            PART_KEY.to_string(),
+            serde_json::to_string(&info).map_err(|e| FormatError::Split(e.to_string()))?,
+        );
+        Ok(m)
+    };
+    Ok([
+        serialize(&decoder, with_part(PartKind::Decoder)?)?,
+        serialize(&encoder, with_part(PartKind::Encoder)?)?,
+    ])
 }
 
 /// Serialises a model file.

@@ -113,6 +113,20 @@ impl Mlp {
     }
 }
 
+/// The layer `name` from PyTorch-layout tensors; a missing tensor is an error, not a panic.
+fn dense_from(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Dense> {
+    let get = |name: String| {
+        tensors
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg(format!("missing tensor {name}")))
+    };
+    Ok(Dense {
+        weight: transposed(&get(format!("{name}.weight"))?)?,
+        bias: get(format!("{name}.bias"))?,
+    })
+}
+
 /// A VAE ready to encode and decode.
 #[derive(Debug, Clone)]
 pub struct Vae {
@@ -129,29 +143,17 @@ impl Vae {
     ///
     /// The caller has checked the names and shapes; a missing tensor is still an error, not a panic.
     pub fn from_tensors(config: &ModelConfig, tensors: &HashMap<String, Tensor>) -> Result<Self> {
-        let get = |name: &str| {
-            tensors
-                .get(name)
-                .cloned()
-                .ok_or_else(|| candle_core::Error::Msg(format!("missing tensor {name}")))
-        };
-        let dense = |name: &str| -> Result<Dense> {
-            Ok(Dense {
-                weight: transposed(&get(&format!("{name}.weight"))?)?,
-                bias: get(&format!("{name}.bias"))?,
-            })
-        };
         let encoder_hidden = (0..config.encoder_hidden.len())
-            .map(|i| dense(&format!("encoder.hidden.{i}")))
+            .map(|i| dense_from(tensors, &format!("encoder.hidden.{i}")))
             .collect::<Result<Vec<_>>>()?;
-        let (mu, logvar) = (dense("encoder.mu")?, dense("encoder.logvar")?);
+        let (mu, logvar) = (
+            dense_from(tensors, "encoder.mu")?,
+            dense_from(tensors, "encoder.logvar")?,
+        );
         let head = Dense {
             weight: Tensor::cat(&[&mu.weight, &logvar.weight], 1)?,
             bias: Tensor::cat(&[&mu.bias, &logvar.bias], 0)?,
         };
-        let decoder_hidden = (0..config.decoder_hidden.len())
-            .map(|i| dense(&format!("decoder.hidden.{i}")))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             config: config.clone(),
             encoder: Mlp {
@@ -159,11 +161,22 @@ impl Vae {
                 out: head,
                 activation: config.activation,
             },
-            decoder: Mlp {
-                hidden: decoder_hidden,
-                out: dense("decoder.out")?,
-                activation: config.activation,
-            },
+            decoder: Self::decoder_from_tensors(config, tensors)?,
+        })
+    }
+
+    /// Builds only the decoder p(x|z), from the `decoder.*` tensors: all a split model's first part holds.
+    pub fn decoder_from_tensors(
+        config: &ModelConfig,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<Mlp> {
+        let hidden = (0..config.decoder_hidden.len())
+            .map(|i| dense_from(tensors, &format!("decoder.hidden.{i}")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Mlp {
+            hidden,
+            out: dense_from(tensors, "decoder.out")?,
+            activation: config.activation,
         })
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::Tensor;
 use wasm_bindgen::prelude::*;
 
-use crate::core::format::{self, ModelFile};
+use crate::core::format::{self, Metadata, ModelFile};
 use crate::core::{metrics, model};
 use crate::web::budget;
 use crate::web::grid::GridSweep;
@@ -57,48 +57,96 @@ fn check_finite(name: &str, values: &[f32]) -> Result<(), JsError> {
     }
 }
 
+/// Installs the panic hook, then refuses a file whose model could not run in wasm memory, before loading it.
+fn check_fits(bytes: &[u8]) -> Result<(), JsError> {
+    install_panic_hook();
+    let config = format::peek_metadata(bytes).map_err(js_error)?.model_config();
+    budget::check_model(&config, bytes.len()).map_err(|e| JsError::new(&e))
+}
+
 /// A loaded VAE, as seen from JavaScript.
 #[wasm_bindgen]
 pub struct Model {
-    file: ModelFile,
+    meta: Metadata,
     decoder: PackedDecoder,
+    /// The whole model (encoder and atlas too); None while a split model's encoder part is on its way.
+    file: Option<ModelFile>,
+    /// A split model's decoder part, kept until the encoder part arrives and both are checked together.
+    decoder_part: Vec<u8>,
 }
 
 #[wasm_bindgen]
 impl Model {
     /// Loads and fully checks a weights file; a malformed file gives an error naming what is wrong.
     pub fn load(bytes: &[u8]) -> Result<Model, JsError> {
-        install_panic_hook();
-        let config = format::peek_metadata(bytes)
-            .map_err(js_error)?
-            .model_config();
-        budget::check_model(&config, bytes.len()).map_err(|e| JsError::new(&e))?;
+        check_fits(bytes)?;
         let file = format::load(bytes).map_err(js_error)?;
         let decoder = PackedDecoder::new(&file.vae.decoder).map_err(js_error)?;
-        Ok(Model { file, decoder })
+        Ok(Model {
+            meta: file.meta.clone(),
+            decoder,
+            file: Some(file),
+            decoder_part: Vec::new(),
+        })
+    }
+
+    /// Loads a split model's decoder part alone, so that images can be drawn before the encoder part arrives.
+    pub fn load_decoder_part(bytes: &[u8]) -> Result<Model, JsError> {
+        check_fits(bytes)?;
+        let part = format::load_decoder_part(bytes).map_err(js_error)?;
+        let decoder = PackedDecoder::new(&part.decoder).map_err(js_error)?;
+        Ok(Model {
+            meta: part.meta,
+            decoder,
+            file: None,
+            decoder_part: bytes.to_vec(),
+        })
+    }
+
+    /// Adds the encoder part to a model loaded by `load_decoder_part`; both parts are checked together, as one file.
+    pub fn add_encoder_part(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        if self.file.is_some() {
+            return Err(JsError::new("this model already has its encoder"));
+        }
+        self.file = Some(format::load_split(&self.decoder_part, bytes).map_err(js_error)?);
+        self.decoder_part = Vec::new();
+        Ok(())
+    }
+
+    /// True once the encoder and the atlas are loaded (always, for a whole file).
+    #[wasm_bindgen(getter)]
+    pub fn has_encoder(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The whole model, or an error while a split model's encoder part has not arrived.
+    fn whole(&self) -> Result<&ModelFile, JsError> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| JsError::new("the encoder part of this model has not arrived yet"))
     }
 
     /// The file's metadata as a JSON string (dataset, class names, sizes, latent statistics, metrics).
     pub fn metadata(&self) -> Result<String, JsError> {
-        serde_json::to_string(&self.file.meta).map_err(js_error)
+        serde_json::to_string(&self.meta).map_err(js_error)
     }
 
     /// Dimensions of z.
     #[wasm_bindgen(getter)]
     pub fn latent_dim(&self) -> usize {
-        self.file.meta.latent_dim
+        self.meta.latent_dim
     }
 
     /// Image width in pixels.
     #[wasm_bindgen(getter)]
     pub fn width(&self) -> usize {
-        self.file.meta.width
+        self.meta.width
     }
 
     /// Image height in pixels.
     #[wasm_bindgen(getter)]
     pub fn height(&self) -> usize {
-        self.file.meta.height
+        self.meta.height
     }
 
     /// The largest grid side `decode_grid` takes for this model's image size (at most 64).
@@ -108,12 +156,12 @@ impl Model {
     }
 
     fn pixels_per_image(&self) -> usize {
-        self.file.meta.width * self.file.meta.height
+        self.meta.width * self.meta.height
     }
 
     /// Checks that a batch of `n` rows of the model's widest activation fits one output's budget.
     fn check_batch(&self, what: &str, n: usize) -> Result<(), JsError> {
-        let widest = budget::widest_activation(&self.file.meta.model_config());
+        let widest = budget::widest_activation(&self.meta.model_config());
         budget::output_bytes(what, &[n, widest, 4], "pass fewer images per call")
             .map(drop)
             .map_err(|e| JsError::new(&e))
@@ -231,7 +279,7 @@ impl Model {
     /// Encodes `[n, width*height]` pixels in [0, 1]; returns mu (`n*latent_dim` values) then logvar (the same).
     pub fn encode(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
         let x = self.pixel_matrix(pixels)?;
-        let (mu, logvar) = self.file.vae.encode(&x).map_err(js_error)?;
+        let (mu, logvar) = self.whole()?.vae.encode(&x).map_err(js_error)?;
         let mut out = flat(&mu).map_err(js_error)?;
         out.extend(flat(&logvar).map_err(js_error)?);
         Ok(out)
@@ -244,7 +292,7 @@ impl Model {
     /// KL(q(z|x) || N(0, I)), then the KL of each dim.
     pub fn elbo_terms(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
         let x = self.pixel_matrix(pixels)?;
-        metrics::elbo_terms_per_image(&self.file.vae, &x).map_err(js_error)
+        metrics::elbo_terms_per_image(&self.whole()?.vae, &x).map_err(js_error)
     }
 
     /// Samples q(z|x) for one image by the reparameterisation trick, and scores each sample.
@@ -271,7 +319,7 @@ impl Model {
         }
         check_finite("eps", eps)?;
         self.check_batch(&format!("decoding {n} samples"), n)?;
-        let samples = metrics::posterior_samples(&self.file.vae, &x, eps).map_err(js_error)?;
+        let samples = metrics::posterior_samples(&self.whole()?.vae, &x, eps).map_err(js_error)?;
         let mut out = samples.z;
         out.extend(samples.recon);
         Ok(out)
@@ -280,31 +328,29 @@ impl Model {
     /// Number of atlas images (held-out test images shipped with the model); 0 when the file has none.
     #[wasm_bindgen(getter)]
     pub fn atlas_len(&self) -> usize {
-        self.file.atlas.as_ref().map_or(0, |a| a.len())
+        self.atlas().map_or(0, |a| a.len())
     }
 
     /// Atlas pixels, `[atlas_len, height, width]` bytes.
     pub fn atlas_pixels(&self) -> Vec<u8> {
-        self.file
-            .atlas
-            .as_ref()
-            .map_or_else(Vec::new, |a| a.pixels.clone())
+        self.atlas().map_or_else(Vec::new, |a| a.pixels.clone())
     }
 
     /// Atlas class labels, `[atlas_len]`, indexing the metadata's class_names.
     pub fn atlas_labels(&self) -> Vec<u8> {
-        self.file
-            .atlas
-            .as_ref()
-            .map_or_else(Vec::new, |a| a.labels.clone())
+        self.atlas().map_or_else(Vec::new, |a| a.labels.clone())
     }
 
     /// Atlas encoder means, `[atlas_len, latent_dim]`.
     pub fn atlas_mu(&self) -> Vec<f32> {
-        self.file
-            .atlas
-            .as_ref()
-            .map_or_else(Vec::new, |a| a.mu.clone())
+        self.atlas().map_or_else(Vec::new, |a| a.mu.clone())
+    }
+}
+
+impl Model {
+    /// The atlas, once the whole model is here and when it has one.
+    fn atlas(&self) -> Option<&format::Atlas> {
+        self.file.as_ref()?.atlas.as_ref()
     }
 }
 

@@ -12,5 +12,6 @@ mod atlas;
 mod header;
 mod metadata;
 mod round_trip;
+mod split;
 mod tensors;
 mod writing;

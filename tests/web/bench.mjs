@@ -2,11 +2,10 @@
 //
 //   node tests/web/bench.mjs        (make bench-web builds first)
 //
-// Reports: wasm size (raw, gzip), time from navigation to the first decoded image, the worker's
-// decode time for a 16x16 grid and for one image (median of many), and long tasks (>50 ms) on the
-// main thread and grid frames per second while a slider is dragged over a 16x16 and a 32x32 grid, and
-// what the page downloads. Targets: grid <= 16 ms, first image <= 300 ms, wasm <= 250 KB gzip, no long
-// tasks while dragging.
+// Reports: wasm size (raw, gzip), the worker's decode time for a 16x16 grid and for one image (median
+// of many), and long tasks (>50 ms) on the main thread and grid frames per second while a slider is
+// dragged over a 16x16 and a 32x32 grid. Targets: grid <= 16 ms, wasm <= 250 KB gzip, no long tasks
+// while dragging. What a first visit downloads and waits for is bench-delivery.mjs's.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,38 +26,6 @@ for (const build of ['pkg', 'pkg-threads']) {
 }
 
 await withServerAndBrowser(async ({ server, browser }) => {
-  // First image: fresh page loads; the first one also compiles the wasm with an empty code cache.
-  const firstImage = [];
-  const downloads = new Map(); // path -> bytes, for the first load of the digits model
-  for (let i = 0; i < 6; i++) {
-    const context = await browser.newContext();
-    if (i === 0) {
-      context.on('response', async (response) => {
-        const body = await response.body().catch(() => null);
-        if (body) downloads.set(new URL(response.url()).pathname, body);
-      });
-    }
-    const { page } = await openExplorer(context, server.url);
-    if (i === 0) await page.waitForTimeout(1000); // let the worker's later fetches finish
-    firstImage.push(await page.evaluate(() => performance.getEntriesByName('first-image')[0].startTime));
-    await context.close();
-  }
-  const kb = (bytes) => (bytes / 1000).toFixed(0);
-  let total = 0;
-  let totalGzip = 0;
-  const lines = [...downloads].sort((a, b) => b[1].length - a[1].length).map(([path, body]) => {
-    const gz = gzipSync(body, { level: 9 }).length;
-    total += body.length;
-    totalGzip += gz;
-    return `  ${path}: ${kb(body.length)} kB (${kb(gz)} kB gzip)`;
-  });
-  console.log(`download for the page with the digits model: ${kb(total)} kB as served (${kb(totalGzip)} kB if gzipped), ${downloads.size} files`);
-  console.log(lines.join('\n'));
-  console.log(
-    `first decoded image after navigation: median ${fmt(median(firstImage))} ` +
-      `(runs: ${firstImage.map((t) => t.toFixed(0)).join(', ')} ms; target <= 300)`,
-  );
-
   const context = await browser.newContext();
   await context.addInitScript(() => {
     window.longTasks = [];

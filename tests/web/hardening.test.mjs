@@ -129,7 +129,12 @@ before(() => {
   corpus = malformedCorpus(shipped);
   rmSync(CORPUS, { recursive: true, force: true });
   mkdirSync(CORPUS, { recursive: true });
-  for (const name of ['digits', 'fashion']) copyFileSync(join(ROOT, 'weights', `${name}.safetensors`), join(CORPUS, `${name}.safetensors`));
+  // The shipped models as the page loads them (two parts each) and as whole files.
+  for (const name of ['digits', 'fashion']) {
+    for (const file of [`${name}.safetensors`, `${name}.decoder.safetensors`, `${name}.encoder.safetensors`]) {
+      copyFileSync(join(ROOT, 'weights', file), join(CORPUS, file));
+    }
+  }
   for (const { name, bytes } of corpus) writeFileSync(join(CORPUS, `${name}.safetensors`), bytes);
   // The same edit path with no edit: it must load, so that each refusal is due to its edit alone.
   writeFileSync(join(CORPUS, 'unedited.safetensors'), edited(shipped, () => {}));

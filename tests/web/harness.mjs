@@ -30,13 +30,26 @@ export function startServer({ weightsDir } = {}) {
   const args = ['--port', '0'];
   if (weightsDir) args.push('--weights', weightsDir);
   const child = spawnServer(args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return announcedServer(child, /serving (http:\/\/\S+)/);
+}
+
+/** Serves `dir` with `python3 -m http.server` on a free port: a plain static host, no special headers; resolves to { url, stop }. */
+export function startPlainServer(dir) {
+  const child = spawn('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  return announcedServer(child, /\((http:\/\/127\.0\.0\.1:\d+\/)\)/);
+}
+
+/** Resolves to { url, stop } once `child` prints a line matching `pattern` (its group 1 is the URL). */
+function announcedServer(child, pattern) {
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error('the server did not start within 10 s')), 10_000);
     child.on('exit', (code) => reject(new Error(`the server exited with code ${code}`)));
     child.stdout.on('data', (chunk) => {
       seen += chunk;
-      const match = seen.match(/serving (http:\/\/\S+)/);
+      const match = seen.match(pattern);
       if (!match) return;
       clearTimeout(timer);
       const stop = () =>

@@ -1,0 +1,113 @@
+// Delivery benchmarks in headless Chromium: what a first visit downloads and waits for. Prints figures;
+// asserts nothing.
+//
+//   node tests/web/bench-delivery.mjs        (make bench-web builds first; it writes target/bench-dist/)
+//
+// Every load is a first visit (a new browser context: no HTTP cache, no service worker) unless said:
+// - bytes before the first decoded image, as served (gzip where the server compresses: tools/serve.py
+//   does, python3 -m http.server does not), counted by Chromium (Network.loadingFinished's
+//   encodedDataLength, headers included) for each request that started before the first image;
+// - navigation to the first decoded image (the page's `first-image` mark), median of 8 loads, from
+//   tools/serve.py (make serve) and from dist/ on python3 -m http.server;
+// - the same under Chromium's network emulation: 10 Mbit/s down, 5 up, 40 ms round trip;
+// - a second visit with the network off (dist/, after one visit has let the service worker keep the files).
+// Targets: <= 1.2 MB before the first image, <= 250 ms on localhost, <= 1.5 s at 10 Mbit/s, <= 250 ms offline.
+
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, launchChromium, startPlainServer, startServer } from './harness.mjs';
+
+const LOADS = 8;
+const SCHOOL_WIFI = { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 5e6 / 8 };
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** One load in `context`: { ms, bytes, files } up to the first image (bytes only for requests that started before it). */
+async function load(context, url, network) {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  if (network) await cdp.send('Network.emulateNetworkConditions', network);
+  const started = new Map(); // requestId -> [wall-clock ms, path]
+  const finished = new Map(); // requestId -> encoded bytes
+  cdp.on('Network.requestWillBeSent', (e) => started.set(e.requestId, [e.wallTime * 1000, new URL(e.request.url).pathname]));
+  cdp.on('Network.loadingFinished', (e) => finished.set(e.requestId, e.encodedDataLength));
+  await page.goto(url, { waitUntil: 'commit' }); // the first image is the mark, not the load event
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+  const { ms, wall } = await page.evaluate(() => {
+    const mark = performance.getEntriesByName('first-image')[0].startTime;
+    return { ms: mark, wall: performance.timeOrigin + mark };
+  });
+  await page.waitForTimeout(network ? 3000 : 500); // let the requests begun before the image finish
+  let bytes = 0;
+  const files = [];
+  for (const [id, [at, path]] of started) {
+    if (at > wall || !finished.has(id)) continue;
+    bytes += finished.get(id);
+    files.push([path, finished.get(id)]);
+  }
+  await page.close();
+  return { ms, bytes, files };
+}
+
+async function firstVisits(browser, url, network) {
+  const runs = [];
+  for (let i = 0; i < LOADS; i++) {
+    const context = await browser.newContext();
+    runs.push(await load(context, url, network));
+    await context.close();
+  }
+  return runs;
+}
+
+function report(label, runs, target) {
+  const ms = runs.map((r) => r.ms);
+  console.log(
+    `${label}: first image median ${median(ms).toFixed(0)} ms (runs ${ms.map((t) => t.toFixed(0)).join(', ')}; target <= ${target}); ` +
+      `before it ${(median(runs.map((r) => r.bytes)) / 1e6).toFixed(3)} MB as served (target <= 1.2)`,
+  );
+}
+
+const dist = join(ROOT, 'target', 'bench-dist');
+execFileSync('node', [join(ROOT, 'tools', 'dist.mjs'), '--out', dist], { stdio: 'inherit' });
+const browser = await launchChromium();
+const serve = await startServer();
+const plain = await startPlainServer(dist);
+try {
+  const served = await firstVisits(browser, serve.url);
+  report('make serve (tools/serve.py: isolation headers, gzip)', served, 250);
+  console.log(
+    '  requests before the first image (first load): ' +
+      served[0].files.sort((a, b) => b[1] - a[1]).map(([path, n]) => `${path} ${(n / 1000).toFixed(0)} kB`).join(', '),
+  );
+  report('dist/ on python3 -m http.server (no headers, no gzip)', await firstVisits(browser, plain.url), 250);
+  report('make serve at 10 Mbit/s, 40 ms RTT', await firstVisits(browser, serve.url, SCHOOL_WIFI), 1500);
+  report('dist/ at 10 Mbit/s, 40 ms RTT', await firstVisits(browser, plain.url, SCHOOL_WIFI), 1500);
+
+  // Second visits with the network off: one online visit lets the service worker keep the files.
+  const offline = [];
+  for (let i = 0; i < LOADS; i++) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(plain.url);
+    await page.waitForFunction(async () => {
+      if (!navigator.serviceWorker.controller) return false;
+      const keys = await (await caches.open('vae-explorer-models')).keys();
+      return keys.filter((request) => request.url.includes('/weights/digits.')).length === 2;
+    }, null, { timeout: 60_000, polling: 200 });
+    await page.close();
+    await context.setOffline(true);
+    offline.push(await load(context, plain.url));
+    await context.close();
+  }
+  const ms = offline.map((r) => r.ms);
+  console.log(`second visit, network off (dist/): first image median ${median(ms).toFixed(0)} ms (runs ${ms.map((t) => t.toFixed(0)).join(', ')}; target <= 250)`);
+} finally {
+  await browser.close();
+  await serve.stop();
+  await plain.stop();
+}
