@@ -4,4 +4,6 @@
 #[cfg(target_arch = "wasm32")]
 pub mod binding;
 pub mod grid;
+#[cfg(target_arch = "wasm32")]
+pub mod lab;
 pub mod packed_decoder;
