@@ -14,7 +14,7 @@ use crate::core::format::{self, TrainingInfo};
 use crate::core::metrics::{elbo, ACTIVE_UNIT_THRESHOLD};
 use crate::core::model::{kl_per_dim, matrix, normal_noise, Activation, ModelConfig};
 use crate::train::export::{model_file, EVAL_SEED};
-use crate::train::{TrainOptions, Trainer};
+use crate::train::{Snapshot, TrainOptions, Trainer, DIVERGED};
 
 /// Below this mean KL (nats) a latent dim counts as switched off, whatever its variance.
 pub const INACTIVE_KL: f32 = 0.01;
@@ -263,6 +263,11 @@ pub struct LabSession {
     seconds: f64,
     /// The current epoch's summed loss (loss * images) and images, across calls to `train`.
     epoch_sum: (f64, usize),
+    /// The state before the last step that succeeded (the last weights whose loss was finite), with
+    /// its `epoch_sum`: a diverging step goes back to it.
+    last_good: (Snapshot, (f64, usize)),
+    /// The buffers for the next snapshot.
+    scratch: Snapshot,
 }
 
 impl LabSession {
@@ -277,6 +282,8 @@ impl LabSession {
             )
         };
         let trainer = Trainer::new(&config, settings.options())?;
+        let mut last_good = Snapshot::default();
+        trainer.save_into(&mut last_good)?;
         let mut rng = ChaCha8Rng::seed_from_u64(EVAL_SEED);
         let prior_eps = normal_noise(&mut rng, PRIOR_SAMPLES, settings.latent_dim)?;
         let mut fixed = Vec::new();
@@ -294,6 +301,8 @@ impl LabSession {
             fixed,
             seconds: 0.0,
             epoch_sum: (0.0, 0),
+            last_good: (last_good, (0.0, 0)),
+            scratch: Snapshot::default(),
         })
     }
 
@@ -327,8 +336,9 @@ impl LabSession {
 
     /// Trains up to `max_batches` batches, stopping early at the end of an epoch.
     ///
-    /// A step whose loss is NaN or infinite fails with an error starting with
-    /// [`crate::train::DIVERGED`] and changes nothing: the weights stay those of the last good step.
+    /// A step whose loss is NaN or infinite fails with an error starting with [`DIVERGED`], and
+    /// the session goes back to the last weights whose loss was finite (before the step that made
+    /// them diverge), with the optimizer's state and the progress of that moment.
     pub fn train(&mut self, max_batches: usize) -> Result<TrainReport> {
         let mut report = TrainReport {
             epoch: 0,
@@ -339,7 +349,20 @@ impl LabSession {
             epoch_loss: None,
         };
         for _ in 0..max_batches {
-            let done = self.trainer.train_batch(&self.split.train)?;
+            self.trainer.save_into(&mut self.scratch)?;
+            let sum_before = self.epoch_sum;
+            let done = match self.trainer.train_batch(&self.split.train) {
+                Ok(done) => done,
+                Err(e) => {
+                    if e.to_string().starts_with(DIVERGED) {
+                        self.trainer.rewind(&self.last_good.0)?;
+                        self.epoch_sum = self.last_good.1;
+                    }
+                    return Err(e);
+                }
+            };
+            std::mem::swap(&mut self.scratch, &mut self.last_good.0);
+            self.last_good.1 = sum_before;
             report.images += done.images;
             report.batch_losses.push(done.loss);
             report.batches = done.batches;
@@ -420,6 +443,17 @@ impl LabSession {
             0,
             info,
         )?;
+        if let Some(m) = file
+            .meta
+            .metrics
+            .as_ref()
+            .filter(|m| !m.neg_elbo.is_finite())
+        {
+            candle_core::bail!(
+                "the model's held-out -ELBO is {}: nothing worth saving (Reset, or lower the learning rate)",
+                m.neg_elbo
+            );
+        }
         format::save(&file).map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
 
@@ -510,11 +544,13 @@ mod tests {
     fn a_diverging_step_stops_with_a_message_and_keeps_the_last_good_weights() {
         let split = small_split();
         let mut s = session(&split, &[("hidden", "32"), ("batch", "64"), ("lr", "10")]);
+        // The weights before the last step that succeeded: the last ones whose loss was finite.
         let mut last_good = s.weights().unwrap();
         let mut diverged = None;
         for _ in 0..200 {
+            let before = s.weights().unwrap();
             match s.train(1) {
-                Ok(_) => last_good = s.weights().unwrap(),
+                Ok(_) => last_good = before,
                 Err(e) => {
                     diverged = Some(e.to_string());
                     break;
@@ -522,9 +558,10 @@ mod tests {
             }
         }
         let message = diverged.expect("a step size of 10 diverges within 200 steps");
-        assert!(message.contains(crate::train::DIVERGED), "{message}");
+        assert!(message.contains(DIVERGED), "{message}");
         assert_eq!(s.weights().unwrap(), last_good);
-        assert!(last_good.iter().flatten().all(|v| v.is_finite()));
+        assert!(s.held_out().unwrap().neg_elbo.is_finite());
+        assert!(format::load(&s.export().unwrap()).is_ok());
     }
 
     #[test]
@@ -540,5 +577,24 @@ mod tests {
         let held = s.held_out().unwrap();
         assert_eq!(metrics.neg_elbo, held.neg_elbo);
         assert_eq!(file.meta.latent_dim, 3);
+    }
+
+    /// The lab trains on the pack's u8 pixels; `eval` measures on the JSON's 3-decimal pixels.
+    #[test]
+    fn eval_on_the_json_digits_is_within_a_nat_of_the_lab_on_the_pack() {
+        let split = small_split();
+        let (_, packed) = crate::core::pack::read(
+            &crate::core::pack::write(DatasetKind::Digits, &split).unwrap(),
+        )
+        .unwrap();
+        let settings = LabSettings::parse(&fields(&[("hidden", "64")])).unwrap();
+        let mut s = LabSession::new(DatasetKind::Digits, packed, settings).unwrap();
+        s.train(1000).unwrap();
+        let lab = s.held_out().unwrap().neg_elbo;
+        let file = format::load(&s.export().unwrap()).unwrap();
+        let eval = crate::train::export::measure(&file.vae, &split.test, 0)
+            .unwrap()
+            .neg_elbo;
+        assert!((lab - eval).abs() <= 1.0, "lab {lab} vs eval {eval}");
     }
 }

@@ -10,4 +10,4 @@ mod trainer;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use trainer::pin_thread_count;
-pub use trainer::{gather, BatchDone, Progress, TrainOptions, Trainer, DIVERGED};
+pub use trainer::{gather, BatchDone, Progress, Snapshot, TrainOptions, Trainer, DIVERGED};

@@ -9,7 +9,7 @@ use crate::core::data::Dataset;
 use crate::core::model::{matrix, normal_noise, Dense, ModelConfig, Vae};
 use crate::train::kernels::{
     act_backward_, bce_with_logits_grad, bias_act_, reparam_kl, reparam_kl_backward, Adam,
-    AdamParams,
+    AdamParams, AdamSnapshot,
 };
 
 /// How an error from a step whose loss was NaN or infinite begins; such a step changes no weight.
@@ -59,7 +59,7 @@ pub fn gather(data: &Dataset, indices: &[usize]) -> Result<Tensor> {
 }
 
 /// Where training stands: enough to resume exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// Epochs fully done.
     pub epoch: usize,
@@ -80,6 +80,13 @@ pub struct Trainer {
     adam: Adam,
     /// The current epoch's shuffled image order, kept between batches.
     order: Option<(usize, Vec<usize>)>,
+}
+
+/// A trainer's whole state (weights, optimizer, progress), to go back to.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    adam: AdamSnapshot,
+    progress: Progress,
 }
 
 /// What one batch of training did.
@@ -317,6 +324,18 @@ impl Trainer {
         })?;
         self.progress.step += 1;
         Ok((loss / n as f64) as f32)
+    }
+
+    /// Copies the weights, the optimizer's state and the progress into `snapshot` (reusing its buffers).
+    pub fn save_into(&self, snapshot: &mut Snapshot) -> Result<()> {
+        snapshot.progress = self.progress;
+        self.adam.save_into(&mut snapshot.adam)
+    }
+
+    /// Goes back to a snapshot from `save_into`, in place.
+    pub fn rewind(&mut self, snapshot: &Snapshot) -> Result<()> {
+        self.progress = snapshot.progress;
+        self.adam.rewind(&snapshot.adam)
     }
 
     /// Trains on the next batch of the current epoch, moving to the next epoch after its last batch.

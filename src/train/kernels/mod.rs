@@ -18,7 +18,7 @@ mod adam;
 mod loss;
 
 pub use activation::{act_backward_, bias_act_};
-pub use adam::{Adam, AdamParams};
+pub use adam::{Adam, AdamParams, AdamSnapshot};
 pub use loss::{bce_with_logits_grad, reparam_kl, reparam_kl_backward, BceOutput};
 
 fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
