@@ -26,18 +26,23 @@ export function mountModelPicker({ select, fileInput, dropTarget, loadModel }) {
     }
   }
 
-  async function loadFile(file) {
-    const value = `file:${file.name}`;
+  /** A user's own file (or the lab's model), listed in the select while it is in use; resolves to true when loaded. */
+  async function loadOwn(name, bytes) {
+    const value = `file:${name}`;
     let option = [...select.options].find((o) => o.value === value);
     const added = !option;
     if (added) {
-      option = new Option(`Your file: ${file.name}`, value);
+      option = new Option(`Your file: ${name}`, value);
       select.append(option);
     }
-    const bytes = await file.arrayBuffer();
-    const loaded = await load({ name: file.name, label: file.name, bytes }, value);
+    const loaded = await load({ name, label: name, bytes }, value);
     if (!loaded && added) option.remove();
     select.value = current;
+    return loaded;
+  }
+
+  async function loadFile(file) {
+    await loadOwn(file.name, await file.arrayBuffer());
   }
 
   select.addEventListener('change', () => {
@@ -74,6 +79,8 @@ export function mountModelPicker({ select, fileInput, dropTarget, loadModel }) {
   });
 
   return {
+    /** Loads weights-file bytes (an ArrayBuffer) as the user's own file, as the file input does. */
+    loadOwn,
     /** Loads a shipped model by name (used at start-up). */
     loadShipped(name) {
       const shipped = findShippedModel(name) ?? SHIPPED_MODELS[0];
