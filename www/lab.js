@@ -149,8 +149,22 @@ export async function mountLab({ root, useModel, threads = true }) {
     $('lab-download').disabled = running || !model;
   }
 
+  // Drawing waits for the next frame, once per frame, so that a burst of events never stacks up work.
+  let pending = null;
+  function redraw({ heldOut = null } = {}) {
+    const first = !pending;
+    pending ??= { heldOut: null };
+    if (heldOut) pending.heldOut = heldOut;
+    if (!first) return;
+    requestAnimationFrame(() => {
+      const { heldOut: latest } = pending;
+      pending = null;
+      if (latest) drawHeldOut(latest);
+      drawCurves($('lab-curves'), state.epochs, state.running);
+    });
+  }
+
   function drawHeldOut(h) {
-    state.last = h;
     const latent = h.kl_per_dim.length;
     drawKlBars($('lab-kl'), h.kl_per_dim, h.inactive);
     const active = h.inactive.filter((off) => !off).length;
@@ -166,6 +180,7 @@ export async function mountLab({ root, useModel, threads = true }) {
   }
 
   function recordEpoch(h) {
+    state.last = h;
     const record = { epoch: h.epoch, neg_elbo: h.neg_elbo, recon: h.recon, kl: h.kl, active: h.inactive.filter((o) => !o).length };
     state.epochs.push(record);
     const row = document.createElement('tr');
@@ -187,11 +202,10 @@ export async function mountLab({ root, useModel, threads = true }) {
       $('lab-progress').value = Math.min(1, base / planned);
       $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s \u00b7 ${formatSeconds(secondsLeft)} left`;
       root.dataset.imagesPerSecond = String(Math.round(imagesPerSecond));
-      drawCurves($('lab-curves'), state.epochs, state.running);
+      redraw();
     } else if (data.event === 'heldout') {
       recordEpoch(data.heldOut);
-      drawHeldOut(data.heldOut);
-      drawCurves($('lab-curves'), state.epochs, state.running);
+      redraw({ heldOut: data.heldOut });
     } else if (data.event === 'stopped') {
       state.reasons.push(data.reason);
       root.dataset.stopped = data.reason;
@@ -217,8 +231,8 @@ export async function mountLab({ root, useModel, threads = true }) {
       state.threads = out.threads;
       root.dataset.served = String(out.served ?? '');
       root.dataset.threads = String(out.threads);
-      drawHeldOut(out.heldOut);
-      drawCurves($('lab-curves'), state.epochs, state.running);
+      state.last = out.heldOut;
+      redraw({ heldOut: out.heldOut });
       $('lab-progress').value = 0;
       $('lab-progress-text').textContent = `a new model on ${out.dataset} (${out.threads} thread${out.threads > 1 ? 's' : ''}); press Train`;
       root.dataset.ready = 'true';
