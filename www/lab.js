@@ -113,7 +113,7 @@ function connect(onEvent) {
  * Returns { close }, which stops the training worker.
  */
 export async function mountLab({ root, useModel, threads = true }) {
-  const state = { epochs: [], running: [], trainLoss: new Map(), last: null, dataset: null, status: 'idle', reasons: [] };
+  const state = { epochs: [], running: [], trainLoss: new Map(), last: null, dataset: null, fileName: null, status: 'idle' };
   let client = null;
   let limits = null;
   const $ = (id) => root.querySelector(`#${id}`);
@@ -207,7 +207,6 @@ export async function mountLab({ root, useModel, threads = true }) {
       recordEpoch(data.heldOut);
       redraw({ heldOut: data.heldOut });
     } else if (data.event === 'stopped') {
-      state.reasons.push(data.reason);
       root.dataset.stopped = data.reason;
       if (data.reason === 'diverged') message(`Training stopped: ${data.message}. The weights of the last good step are kept; lower the learning rate, then Train, or Reset.`);
       else if (data.reason === 'error') message(`Training stopped: ${data.message}`);
@@ -226,8 +225,10 @@ export async function mountLab({ root, useModel, threads = true }) {
     const dataset = $('lab-dataset').value;
     $('lab-progress-text').textContent = `loading ${dataset}\u2026`;
     try {
-      const out = await client.ask('reset', { dataset, fields: fields(), threads });
+      const settings = fields();
+      const out = await client.ask('reset', { dataset, fields: settings, threads });
       state.dataset = out.dataset;
+      state.fileName = `lab-${out.dataset}-beta${settings.beta}-seed${settings.seed}.safetensors`;
       state.threads = out.threads;
       root.dataset.served = String(out.served ?? '');
       root.dataset.threads = String(out.threads);
@@ -254,8 +255,7 @@ export async function mountLab({ root, useModel, threads = true }) {
 
   async function handOff() {
     const { bytes } = await client.ask('export');
-    const name = `lab-${state.dataset}-beta${fields().beta}-seed${fields().seed}.safetensors`;
-    return { name, bytes };
+    return { name: state.fileName, bytes };
   }
 
   if (!document.querySelector('link[data-lab-css]')) {
