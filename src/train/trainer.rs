@@ -343,7 +343,7 @@ impl Trainer {
         let bs = self.options.batch_size.max(1);
         let (n, epoch) = (data.len(), self.progress.epoch);
         let batches = n.div_ceil(bs);
-        if self.order.as_ref().map(|(e, _)| *e) != Some(epoch) {
+        if self.order.as_ref().map(|(e, o)| (*e, o.len())) != Some((epoch, n)) {
             self.order = Some((epoch, self.epoch_order(epoch, n)));
         }
         let start = (self.progress.batch * bs).min(n);
