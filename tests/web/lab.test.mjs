@@ -187,3 +187,19 @@ test('a diverging learning rate stops with a message and keeps the last good wei
   assert.match(await page.locator('#lab-lr-error').textContent(), /learning rate must be a number/);
   await page.close();
 });
+
+test('the threaded build (both cores) trains the same first epoch as the single-thread build, within rounding', async () => {
+  const firstEpoch = async (threads) => {
+    const { page } = await openLab({ threads });
+    await resetWith(page, { ...SMALL, epochs: 1 });
+    assert.equal(await runUntilStopped(page, 'Step'), 'step');
+    const used = await page.evaluate(() => Number(document.getElementById('lab-root').dataset.threads));
+    const { trainLoss, epochs } = await labState(page);
+    await page.close();
+    return { used, loss: trainLoss[0][1], negElbo: epochs[0].neg_elbo };
+  };
+  const [one, both] = [await firstEpoch(false), await firstEpoch(true)];
+  assert.deepEqual([one.used, both.used], [1, 2]);
+  assert.ok(Math.abs(one.loss - both.loss) <= 1e-4 * one.loss, `${one.loss} vs ${both.loss}`);
+  assert.ok(Math.abs(one.negElbo - both.negElbo) <= 1e-4 * one.negElbo, `${one.negElbo} vs ${both.negElbo}`);
+});
