@@ -12,7 +12,7 @@ BIN_SOURCES := $(wildcard src/bin/*.rs)
 
 .PHONY: help data weights weights-metadata train-digits train-fashion compact-weights eval bench-train test test-core lint setup-rust
 .PHONY: setup-fuzz fuzz test-fuzz
-.PHONY: build serve dist test-web screenshots bench-web setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
+.PHONY: build serve dist test-web screenshots bench-web bench-lab setup-nightly setup-wasm-bindgen setup-node setup-chromium setup-python test-python
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -131,7 +131,18 @@ $(KATEX): node_modules/.package-lock.json
 	cp node_modules/katex/dist/katex.mjs $(KATEX_DIR).tmp/katex.mjs.part
 	mv $(KATEX_DIR).tmp $(KATEX_DIR) && mv $(KATEX_DIR)/katex.mjs.part $(KATEX)
 
-build: $(PKG_WASM) $(PKG_THREADS_WASM) $(KATEX) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid), and copy KaTeX into www/vendor
+# The lab's datasets (docs/FORMAT.md, "The lab's dataset pack"): u8 pixels, gzip'd, served from www/lab-data/.
+# Digits: the whole split (9,003 train, 997 test). Fashion: the first 10,000 train and 1,000 test images.
+LAB_DATA_DIR := www/lab-data
+LAB_DATA := $(LAB_DATA_DIR)/digits.safetensors.gz $(LAB_DATA_DIR)/fashion.safetensors.gz
+$(LAB_DATA_DIR)/digits.safetensors.gz: $(DIGIT_FILES) src/bin/lab_data.rs src/core/pack.rs src/core/data.rs
+	@mkdir -p $(LAB_DATA_DIR)
+	$(CARGO) run --release --quiet --bin lab_data -- --dataset digits --out $@
+$(LAB_DATA_DIR)/fashion.safetensors.gz: $(FASHION_FILES) src/bin/lab_data.rs src/core/pack.rs src/core/data.rs
+	@mkdir -p $(LAB_DATA_DIR)
+	$(CARGO) run --release --quiet --bin lab_data -- --dataset fashion --train 10000 --test 1000 --out $@
+
+build: $(PKG_WASM) $(PKG_THREADS_WASM) $(KATEX) $(LAB_DATA) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid), copy KaTeX into www/vendor, and write the lab's datasets into www/lab-data
 
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
 	python3 tools/serve.py --port $(PORT)
@@ -143,7 +154,7 @@ dist: build setup-node ## Write dist/: the explorer as a static folder any web s
 $(WEB_REFERENCE): weights/digits.decoder.safetensors weights/digits.encoder.safetensors $(LIB_SOURCES) src/bin/web_reference.rs Cargo.toml
 	$(CARGO) run --release --quiet --bin web_reference -- weights/digits.decoder.safetensors $@
 
-test-web: setup-chromium setup-node build $(WEB_REFERENCE) ## Browser tests in headless Chromium (server on a free port)
+test-web: setup-chromium setup-node build $(WEB_REFERENCE) $(TRAIN) ## Browser tests in headless Chromium (server on a free port)
 	node --test --test-concurrency=1 $(WEB_TESTS)
 
 # The tests save their screenshots in target/screenshots/; this runs those that take them, saving into docs/.
@@ -155,6 +166,10 @@ bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then
 	node tests/web/bench-peers.mjs
 	node tests/web/bench.mjs
 	node tests/web/bench-delivery.mjs
+
+bench-lab: setup-chromium setup-node build $(TRAIN) ## The lab: -ELBO after 30 s and 120 s, images/s (2 and 1 threads) against TF.js and the native trainer, long tasks
+	$(CARGO) build --release --quiet --bin bench_train
+	node tests/web/bench-lab.mjs
 
 ## ---- tests ----
 setup-rust:

@@ -12,7 +12,7 @@ export const MAX_MODEL_FILE_BYTES = 512 * 1024 * 1024;
  */
 export function mountModelPicker({ select, fileInput, dropTarget, loadModel, refuse }) {
   let current = select.value;
-  const files = new Map(); // option value -> File, for the "Your file" entries that loaded
+  const kept = new Map(); // option value -> the File or bytes of a "Your file" entry that loaded
 
   for (const model of SHIPPED_MODELS) {
     const option = new Option(model.label, model.name);
@@ -31,38 +31,57 @@ export function mountModelPicker({ select, fileInput, dropTarget, loadModel, ref
     }
   }
 
-  /** Reads and loads a user's file; its entry is in the select exactly while its last load worked. */
+  /** Drops entry `value` unless it is the model in use (a same-named file was refused: the one in use stays). */
+  function forget(value) {
+    if (value !== current) {
+      kept.delete(value);
+      [...select.options].find((o) => o.value === value)?.remove();
+    }
+    select.value = current;
+  }
+
+  /**
+   * Loads a user's own weights (or the lab's model) from bytes; its entry is in the select exactly while
+   * its last load worked, and `again` (the File, or the bytes) loads it when it is picked again.
+   */
+  async function loadOwn(name, bytes, again = bytes) {
+    const value = `file:${name}`;
+    if (!(await load({ name, label: name, bytes }, value))) {
+      forget(value);
+      return false;
+    }
+    kept.set(value, again);
+    if (![...select.options].some((o) => o.value === value)) select.append(new Option(`Your file: ${name}`, value));
+    select.value = value;
+    return true;
+  }
+
+  /** Reads and loads a user's file, refusing one over the size cap before it is read. */
   async function loadFile(file) {
     const value = `file:${file.name}`;
-    const forget = () => {
-      if (value !== current) { // else a same-named file was refused: the one in use keeps its entry
-        files.delete(value);
-        [...select.options].find((o) => o.value === value)?.remove();
-      }
-      select.value = current;
-    };
     if (file.size > MAX_MODEL_FILE_BYTES) {
       const mb = (n) => `${Math.round(n / 2 ** 20)} MB`;
       refuse(file.name, new Error(`the file is ${mb(file.size)}; the page opens model files up to ${mb(MAX_MODEL_FILE_BYTES)}`));
-      return forget();
+      return forget(value);
     }
     let bytes;
     try {
       bytes = await file.arrayBuffer();
     } catch (error) {
       refuse(file.name, new Error(`the file could not be read (${error.message})`));
-      return forget();
+      return forget(value);
     }
-    if (!(await load({ name: file.name, label: file.name, bytes }, value))) return forget();
-    files.set(value, file);
-    if (![...select.options].some((o) => o.value === value)) select.append(new Option(`Your file: ${file.name}`, value));
-    select.value = value;
+    return loadOwn(file.name, bytes, file);
   }
 
   select.addEventListener('change', () => {
     const shipped = findShippedModel(select.value);
     if (shipped) load(shipped, shipped.name);
-    else if (files.has(select.value)) loadFile(files.get(select.value));
+    else if (kept.has(select.value)) {
+      const again = kept.get(select.value);
+      if (again instanceof Blob) loadFile(again);
+      else loadOwn(select.value.slice('file:'.length), again);
+    }
     else select.value = current;
   });
 
@@ -95,6 +114,8 @@ export function mountModelPicker({ select, fileInput, dropTarget, loadModel, ref
   });
 
   return {
+    /** Loads weights-file bytes (an ArrayBuffer) as the user's own file, as the file input does. */
+    loadOwn,
     /** Loads a shipped model by name (used at start-up). */
     loadShipped(name) {
       const shipped = findShippedModel(name) ?? SHIPPED_MODELS[0];

@@ -9,8 +9,11 @@ use crate::core::data::Dataset;
 use crate::core::model::{matrix, normal_noise, Dense, ModelConfig, Vae};
 use crate::train::kernels::{
     act_backward_, bce_with_logits_grad, bias_act_, reparam_kl, reparam_kl_backward, Adam,
-    AdamParams,
+    AdamParams, AdamSnapshot,
 };
+
+/// How an error from a step whose loss was NaN or infinite begins; such a step changes no weight.
+pub const DIVERGED: &str = "training diverged";
 
 /// How to train: everything besides the model's shape that decides the result.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -56,7 +59,7 @@ pub fn gather(data: &Dataset, indices: &[usize]) -> Result<Tensor> {
 }
 
 /// Where training stands: enough to resume exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// Epochs fully done.
     pub epoch: usize,
@@ -75,6 +78,28 @@ pub struct Trainer {
     /// Where training stands.
     pub progress: Progress,
     adam: Adam,
+    /// The current epoch's shuffled image order, kept between batches.
+    order: Option<(usize, Vec<usize>)>,
+}
+
+/// A trainer's whole state (weights, optimizer, progress), to go back to.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    adam: AdamSnapshot,
+    progress: Progress,
+}
+
+/// What one batch of training did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchDone {
+    /// The batch's mean loss per image (the minimised one: BCE + KL weight * KL).
+    pub loss: f32,
+    /// Images in the batch.
+    pub images: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// True when this was the epoch's last batch.
+    pub epoch_done: bool,
 }
 
 /// Every dense layer of a VAE, encoder first, in a fixed order.
@@ -119,11 +144,11 @@ fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
-/// Runs `a` and `b`, concurrently where rayon exists.
+/// Runs `a` and `b`, concurrently where rayon exists (natively, and in the threaded wasm build).
 fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     return rayon::join(a, b);
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
     (a(), b())
 }
 
@@ -173,6 +198,9 @@ fn loss_and_grads(
     let (dec_in, logits) = forward(z, &dec)?;
     let bce = bce_with_logits_grad(&logits, x, 1.0)?;
     let loss = bce.loss + kl_weight * kl;
+    if !loss.is_finite() {
+        candle_core::bail!("{DIVERGED}: the loss is {loss}");
+    }
 
     // Back through layers; `d` is the gradient w.r.t. the last layer's pre-activation output.
     // Returns the gradient w.r.t. the first layer's input, unless `need_input` is false.
@@ -244,6 +272,7 @@ impl Trainer {
                 step: 0,
             },
             adam,
+            order: None,
         })
     }
 
@@ -287,13 +316,59 @@ impl Trainer {
         let (vae, adam) = (&self.vae, &mut self.adam);
         let loss = on_worker(|| -> Result<f64> {
             adam.begin_step();
-            loss_and_grads(vae, &x, &eps, kl_weight, &mut |i, g| adam.update_var(i, &g))
+            let loss = loss_and_grads(vae, &x, &eps, kl_weight, &mut |i, g| adam.update_var(i, &g));
+            if loss.is_err() {
+                adam.step -= 1; // a refused step leaves the optimizer as it was
+            }
+            loss
         })?;
         self.progress.step += 1;
         Ok((loss / n as f64) as f32)
     }
 
-    /// Runs the rest of the current epoch; `keep_going(batch, batches, loss)` is asked after each step.
+    /// Copies the weights, the optimizer's state and the progress into `snapshot` (reusing its buffers).
+    pub fn save_into(&self, snapshot: &mut Snapshot) -> Result<()> {
+        snapshot.progress = self.progress;
+        self.adam.save_into(&mut snapshot.adam)
+    }
+
+    /// Goes back to a snapshot from `save_into`, in place.
+    pub fn rewind(&mut self, snapshot: &Snapshot) -> Result<()> {
+        self.progress = snapshot.progress;
+        self.adam.rewind(&snapshot.adam)
+    }
+
+    /// Trains on the next batch of the current epoch, moving to the next epoch after its last batch.
+    pub fn train_batch(&mut self, data: &Dataset) -> Result<BatchDone> {
+        let bs = self.options.batch_size.max(1);
+        let (n, epoch) = (data.len(), self.progress.epoch);
+        let batches = n.div_ceil(bs);
+        if self.order.as_ref().map(|(e, o)| (*e, o.len())) != Some((epoch, n)) {
+            self.order = Some((epoch, self.epoch_order(epoch, n)));
+        }
+        let start = (self.progress.batch * bs).min(n);
+        let end = (start + bs).min(n);
+        let x = match &self.order {
+            Some((_, order)) => gather(data, &order[start..end])?,
+            None => candle_core::bail!("no epoch order"),
+        };
+        let loss = self.step(&x, self.kl_weight(self.progress.step, batches))?;
+        self.progress.batch += 1;
+        let epoch_done = self.progress.batch >= batches;
+        if epoch_done {
+            self.progress.epoch += 1;
+            self.progress.batch = 0;
+        }
+        Ok(BatchDone {
+            loss,
+            images: end - start,
+            batches,
+            epoch_done,
+        })
+    }
+
+    /// Runs the rest of the current epoch; `keep_going(batch, batches, loss)` is asked after each
+    /// step but the last.
     ///
     /// Returns the epoch's mean training loss per image, or `None` when `keep_going` stopped it
     /// early (the progress then records where to resume).
@@ -302,29 +377,19 @@ impl Trainer {
         data: &Dataset,
         mut keep_going: impl FnMut(usize, usize, f32) -> bool,
     ) -> Result<Option<f32>> {
-        let bs = self.options.batch_size.max(1);
-        let order = self.epoch_order(self.progress.epoch, data.len());
-        let batches: Vec<&[usize]> = order.chunks(bs).collect();
         let (mut sum, mut count) = (0.0f64, 0usize);
-        while self.progress.batch < batches.len() {
-            let indices = batches[self.progress.batch];
-            let x = gather(data, indices)?;
-            let weight = self.kl_weight(self.progress.step, batches.len());
-            let loss = self.step(&x, weight)?;
-            sum += loss as f64 * indices.len() as f64;
-            count += indices.len();
-            self.progress.batch += 1;
-            if !keep_going(
-                self.progress.batch,
-                batches.len(),
-                (sum / count as f64) as f32,
-            ) {
+        loop {
+            let done = self.train_batch(data)?;
+            sum += done.loss as f64 * done.images as f64;
+            count += done.images;
+            let mean = (sum / count.max(1) as f64) as f32;
+            if done.epoch_done {
+                return Ok(Some(mean));
+            }
+            if !keep_going(self.progress.batch, done.batches, mean) {
                 return Ok(None);
             }
         }
-        self.progress.epoch += 1;
-        self.progress.batch = 0;
-        Ok(Some((sum / count.max(1) as f64) as f32))
     }
 }
 

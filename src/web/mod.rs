@@ -5,4 +5,6 @@
 pub mod binding;
 pub mod budget;
 pub mod grid;
+#[cfg(target_arch = "wasm32")]
+pub mod lab;
 pub mod packed_decoder;

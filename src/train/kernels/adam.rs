@@ -6,6 +6,13 @@ use std::cell::RefCell;
 use candle_core::{bail, CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
 
 use super::{f32_data, f32_data_mut, with_f32_mut};
+/// A copy of the optimizer's variables, moments and step count, to go back to (`Adam::rewind`).
+#[derive(Debug, Clone, Default)]
+pub struct AdamSnapshot {
+    values: Vec<Vec<f32>>,
+    step: u64,
+}
+
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamParams {
@@ -197,6 +204,43 @@ impl Adam {
                 var.as_tensor().inplace_op2(&g, &op)
             })
         })
+    }
+
+    /// Copies every variable, both moments and the step count into `snapshot` (reusing its buffers).
+    pub fn save_into(&self, snapshot: &mut AdamSnapshot) -> Result<()> {
+        let tensors = self.vars.iter().map(Var::as_tensor);
+        let tensors: Vec<&Tensor> = tensors.chain(&self.m).chain(&self.v).collect();
+        snapshot.values.resize_with(tensors.len(), Vec::new);
+        for (t, buf) in tensors.into_iter().zip(&mut snapshot.values) {
+            buf.clear();
+            buf.extend(t.flatten_all()?.to_vec1::<f32>()?);
+        }
+        snapshot.step = self.step;
+        Ok(())
+    }
+
+    /// Writes a snapshot from `save_into` back, in place.
+    pub fn rewind(&mut self, snapshot: &AdamSnapshot) -> Result<()> {
+        let tensors = self.vars.iter().map(Var::as_tensor);
+        let tensors: Vec<&Tensor> = tensors.chain(&self.m).chain(&self.v).collect();
+        if tensors.len() != snapshot.values.len() {
+            bail!(
+                "adam: a snapshot of {} tensors for {}",
+                snapshot.values.len(),
+                tensors.len()
+            )
+        }
+        for (t, values) in tensors.into_iter().zip(&snapshot.values) {
+            with_f32_mut(t, |data| {
+                if data.len() != values.len() {
+                    bail!("adam: a snapshot of the wrong size")
+                }
+                data.copy_from_slice(values);
+                Ok(())
+            })?;
+        }
+        self.step = snapshot.step;
+        Ok(())
     }
 
     /// The first and second moments, one pair per variable, for a checkpoint.

@@ -2,7 +2,8 @@
 //! bias + activation, the Adam optimiser, and the SIMD dispatch they share.
 //!
 //! Each kernel is one pass over contiguous f32 data, split into fixed row chunks that run on
-//! rayon natively and serially on wasm32. Partial sums are combined in chunk order, so results
+//! rayon natively and in the threaded wasm build (feature `threads`), serially in the
+//! single-thread wasm build. Partial sums are combined in chunk order, so results
 //! do not depend on thread timing. This file holds what they share: storage access and the
 //! chunked loops.
 
@@ -17,7 +18,7 @@ mod adam;
 mod loss;
 
 pub use activation::{act_backward_, bias_act_};
-pub use adam::{Adam, AdamParams};
+pub use adam::{Adam, AdamParams, AdamSnapshot};
 pub use loss::{bce_with_logits_grad, reparam_kl, reparam_kl_backward, BceOutput};
 
 fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -55,7 +56,7 @@ where
     F: Fn(usize, &mut [f32]) -> R + Sync + Send,
 {
     let chunk_len = chunk_len.max(1);
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     {
         use rayon::prelude::*;
         if out.len() > chunk_len {

@@ -1,0 +1,205 @@
+// The β-VAE lab in headless Chromium: real training on the digits pack in the lab's worker, on the
+// project's trainer compiled to wasm. Small models (hidden width 64) keep each run to a few seconds.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+
+const session = useServerAndBrowser();
+const EVAL = join(ROOT, 'target', 'release', 'eval');
+const OUT = join(ROOT, 'target', 'web');
+
+/** The lab's panel, where its fields and buttons are found by their accessible names. */
+const lab = (page) => page.locator('#lab-root');
+
+/** Opens the page with the lab (single-thread build unless `threads`), and waits for its first model. */
+async function openLab({ threads = false } = {}) {
+  const { page, errors } = await openExplorer(session.browser, session.server.url, { query: threads ? '' : '?lab-threads=0' });
+  await page.click('#lab-open summary');
+  await page.waitForSelector('#lab-root[data-ready="true"]', { timeout: 30_000 });
+  return { page, errors };
+}
+
+/** Types settings into the lab's fields (by their accessible names) and presses Reset. */
+async function resetWith(page, settings) {
+  for (const [label, value] of Object.entries(settings)) {
+    await lab(page).getByLabel(label, { exact: true }).fill(String(value));
+  }
+  const resets = await page.evaluate(() => Number(document.getElementById('lab-root').dataset.resets));
+  await lab(page).getByRole('button', { name: 'Reset' }).click();
+  await page.waitForFunction((n) => Number(document.getElementById('lab-root').dataset.resets) > n, resets);
+}
+
+/** Moves the beta slider to the stop with value `beta`. */
+async function setBeta(page, beta) {
+  await page.evaluate(async (b) => {
+    const { BETA_STEPS } = await import('/www/lab.js');
+    const input = document.getElementById('lab-beta');
+    input.value = String(BETA_STEPS.indexOf(b));
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+  }, beta);
+}
+
+/** Presses a button and waits until training stops; returns why it stopped. */
+async function runUntilStopped(page, button) {
+  await page.evaluate(() => delete document.getElementById('lab-root').dataset.stopped);
+  await lab(page).getByRole('button', { name: button, exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('lab-root').dataset.stopped, null, { timeout: 90_000 });
+  return page.evaluate(() => document.getElementById('lab-root').dataset.stopped);
+}
+
+/** The lab's per-epoch records and its running training losses. */
+function labState(page) {
+  return page.evaluate(async () => {
+    const { state } = await window.explorer.lab;
+    return { epochs: state.epochs, running: state.running.map((r) => r.loss), trainLoss: [...state.trainLoss.entries()] };
+  });
+}
+
+/** How many pixels of a canvas are not blank. */
+function inkedPixels(page, selector) {
+  return page.evaluate((sel) => {
+    const c = document.querySelector(sel);
+    const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+    return n;
+  }, selector);
+}
+
+const SMALL = { 'hidden width': 64, 'latent dims': 8, 'batch size': 128, seed: 7 };
+
+test('training in the page lowers the held-out -ELBO, and the curves, KL bars and map show it', async () => {
+  const { page, errors } = await openLab();
+  await resetWith(page, { ...SMALL, epochs: 3 });
+  const blankCurves = await inkedPixels(page, '#lab-curves');
+  assert.equal(await runUntilStopped(page, 'Train'), 'done');
+  const { epochs, running } = await labState(page);
+  assert.equal(epochs.length, 3);
+  assert.ok(epochs[2].neg_elbo < epochs[0].neg_elbo, `-ELBO per epoch: ${epochs.map((e) => e.neg_elbo)}`);
+  assert.ok(epochs[0].neg_elbo < 250, `after one epoch: ${epochs[0].neg_elbo}`);
+  assert.ok(running.length >= 3 * 70 && running.at(-1) < running[0], 'running training loss falls');
+  assert.ok((await inkedPixels(page, '#lab-curves')) > blankCurves + 200, 'the curves are drawn');
+  assert.ok((await inkedPixels(page, '#lab-kl')) > 500, 'the KL bars are drawn');
+  assert.ok((await inkedPixels(page, '#lab-map')) > 2000, 'the class map is drawn');
+  const rows = await page.locator('#lab-table tr').count();
+  assert.equal(rows, 3);
+  const progress = await page.locator('#lab-progress-text').textContent();
+  assert.match(progress, /^epoch 3 of 3, .* images\/s/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('with beta = 8 fewer dims stay active than with beta = 1 (same seed and epochs)', async () => {
+  const { page } = await openLab();
+  const active = {};
+  for (const beta of [1, 8]) {
+    await setBeta(page, beta);
+    await resetWith(page, { ...SMALL, 'batch size': 32, epochs: 10 });
+    assert.equal(await runUntilStopped(page, 'Train'), 'done');
+    const { epochs } = await labState(page);
+    active[beta] = epochs.at(-1).active;
+  }
+  assert.ok(active[8] < active[1], `active dims: beta 1 -> ${active[1]}, beta 8 -> ${active[8]}`);
+  await page.close();
+});
+
+test('the same seed gives the same first epoch, and pause then train equals an uninterrupted run', async () => {
+  const { page } = await openLab();
+  const firstEpoch = async () => {
+    await resetWith(page, { ...SMALL, epochs: 2 });
+    assert.equal(await runUntilStopped(page, 'Step'), 'step');
+    return (await labState(page)).trainLoss[0][1];
+  };
+  const [a, b] = [await firstEpoch(), await firstEpoch()];
+  assert.equal(a, b);
+
+  await resetWith(page, { ...SMALL, epochs: 4 });
+  assert.equal(await runUntilStopped(page, 'Train'), 'done');
+  const whole = await labState(page);
+
+  await resetWith(page, { ...SMALL, epochs: 4 });
+  await page.evaluate(() => delete document.getElementById('lab-root').dataset.stopped);
+  await lab(page).getByRole('button', { name: 'Train', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('lab-progress').value > 0.1);
+  await lab(page).getByRole('button', { name: 'Pause' }).click();
+  await page.waitForFunction(() => document.getElementById('lab-root').dataset.stopped);
+  assert.equal(await page.evaluate(() => document.getElementById('lab-root').dataset.stopped), 'paused');
+  const paused = await labState(page);
+  assert.ok(paused.running.length < whole.running.length, 'the pause came before the end');
+  assert.equal(await runUntilStopped(page, 'Train'), 'done');
+  const resumed = await labState(page);
+  assert.deepEqual(resumed.running, whole.running);
+  assert.deepEqual(resumed.epochs, whole.epochs);
+  await page.close();
+});
+
+test('"Download model" gives a file the native eval reads within 1 nat; "Use in explorer" decodes it in the grid', async () => {
+  assert.ok(existsSync(EVAL), `${EVAL} (make test-web builds it)`);
+  const { page, errors } = await openLab();
+  await resetWith(page, { ...SMALL, epochs: 2 });
+  assert.equal(await runUntilStopped(page, 'Train'), 'done');
+  const pageFigure = (await labState(page)).epochs.at(-1).neg_elbo;
+
+  const [download] = await Promise.all([page.waitForEvent('download'), lab(page).getByRole('button', { name: 'Download model' }).click()]);
+  mkdirSync(OUT, { recursive: true });
+  const file = join(OUT, 'lab-model.safetensors');
+  await download.saveAs(file);
+  const printed = execFileSync(EVAL, [file, '--iw-samples', '0'], { cwd: ROOT, encoding: 'utf8' });
+  const evalFigure = Number(printed.match(/test -ELBO\s+([\d.]+)/)[1]);
+  assert.ok(Math.abs(evalFigure - pageFigure) <= 1, `eval ${evalFigure} vs page ${pageFigure}`);
+
+  const serial = await page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial));
+  await lab(page).getByRole('button', { name: 'Use in explorer' }).click();
+  await page.waitForFunction(() => window.explorer.store.get().model?.name.startsWith('lab-digits'));
+  await page.waitForFunction((s) => Number(document.getElementById('grid-canvas').dataset.serial) > s, serial);
+  const meta = await page.evaluate(() => window.explorer.store.get().model.meta);
+  assert.match(meta.training.command, /^vae-explorer lab .*--hidden 64 .*--seed 7/);
+  assert.ok(Math.abs(meta.metrics.neg_elbo - pageFigure) < 1e-9 * pageFigure, `${meta.metrics.neg_elbo} vs ${pageFigure}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a diverging learning rate stops with a message and keeps the last good weights; bad settings are refused', async () => {
+  const { page } = await openLab();
+  await resetWith(page, { ...SMALL, 'hidden width': 32, 'batch size': 64, 'learning rate': 10, epochs: 5 });
+  assert.equal(await runUntilStopped(page, 'Train'), 'diverged');
+  assert.match(await page.locator('#lab-message').textContent(), /diverged.*last good step/);
+  // The kept weights are usable: they export and load in the explorer.
+  await lab(page).getByRole('button', { name: 'Use in explorer' }).click();
+  await page.waitForFunction(() => window.explorer.store.get().model?.name.startsWith('lab-digits'));
+
+  await lab(page).getByLabel('hidden width', { exact: true }).fill('abc');
+  await lab(page).getByLabel('latent dims', { exact: true }).fill('17');
+  await lab(page).getByRole('button', { name: 'Reset' }).click();
+  await page.waitForFunction(() => document.getElementById('lab-hidden-error').textContent !== '');
+  assert.match(await page.locator('#lab-hidden-error').textContent(), /must be a number/);
+  assert.match(await page.locator('#lab-latent_dim-error').textContent(), /between 2 and 16/);
+  assert.equal(await lab(page).getByLabel('latent dims', { exact: true }).getAttribute('aria-invalid'), 'true');
+  // A live setting is checked when it changes.
+  await lab(page).getByLabel('learning rate', { exact: true }).fill('fast');
+  await lab(page).getByLabel('learning rate', { exact: true }).dispatchEvent('change');
+  await page.waitForFunction(() => document.getElementById('lab-lr-error').textContent !== '');
+  assert.match(await page.locator('#lab-lr-error').textContent(), /learning rate must be a number/);
+  await page.close();
+});
+
+test('the threaded build (both cores) trains the same first epoch as the single-thread build, within rounding', async () => {
+  const firstEpoch = async (threads) => {
+    const { page } = await openLab({ threads });
+    await resetWith(page, { ...SMALL, epochs: 1 });
+    assert.equal(await runUntilStopped(page, 'Step'), 'step');
+    const used = await page.evaluate(() => Number(document.getElementById('lab-root').dataset.threads));
+    const { trainLoss, epochs } = await labState(page);
+    await page.close();
+    return { used, loss: trainLoss[0][1], negElbo: epochs[0].neg_elbo };
+  };
+  const [one, both] = [await firstEpoch(false), await firstEpoch(true)];
+  assert.deepEqual([one.used, both.used], [1, 2]);
+  assert.ok(Math.abs(one.loss - both.loss) <= 1e-4 * one.loss, `${one.loss} vs ${both.loss}`);
+  assert.ok(Math.abs(one.negElbo - both.negElbo) <= 1e-4 * one.negElbo, `${one.negElbo} vs ${both.negElbo}`);
+});

@@ -1,0 +1,177 @@
+// The β-VAE lab's worker: it owns its own wasm instance (so training never blocks the explorer's
+// decoding worker), downloads a dataset pack when asked, and trains a slice of batches at a time,
+// yielding between slices so that Pause, a new β or a new learning rate arrive at once.
+//
+// Requests { id, kind, args } get { id, result } or { id, error }; while training it also posts
+// { event: 'progress' | 'heldout' | 'stopped', ... }.
+
+import { shouldUseThreadedBuild } from './wasm-build.js';
+
+/** Aim for slices of about this long, so that a pause waits at most about one slice. */
+const SLICE_MS = 80;
+
+let bindingsPromise = null;
+let lab = null;
+let running = false;
+let planned = 0; // epochs the settings plan: Train stops there
+let epochsDone = 0;
+let batchMs = 0; // a running estimate of one batch's time
+const packs = new Map(); // dataset name -> inflated bytes
+
+/** Loads the wasm bindings once: the threaded build with its pool when allowed and isolated. */
+function bindings(threads) {
+  bindingsPromise ??= (async () => {
+    if (threads && shouldUseThreadedBuild()) {
+      try {
+        const loaded = await import('./pkg-threads/vae_explorer.js');
+        await loaded.default();
+        await loaded.initThreadPool(navigator.hardwareConcurrency);
+        return { loaded, threads: navigator.hardwareConcurrency };
+      } catch (error) {
+        console.warn(`the lab trains on one thread: ${error.message ?? error}`);
+      }
+    }
+    const loaded = await import('./pkg/vae_explorer.js');
+    await loaded.default();
+    return { loaded, threads: 1 };
+  })();
+  return bindingsPromise;
+}
+
+/** Downloads and inflates a dataset pack (gzip, by the browser's DecompressionStream). */
+async function pack(dataset) {
+  if (!packs.has(dataset)) {
+    const url = new URL(`./lab-data/${dataset}.safetensors.gz`, import.meta.url);
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status} (run make build)`);
+    const inflated = response.body.pipeThrough(new DecompressionStream('gzip'));
+    packs.set(dataset, {
+      bytes: new Uint8Array(await new Response(inflated).arrayBuffer()),
+      served: Number(response.headers.get('Content-Length')) || null,
+    });
+  }
+  return packs.get(dataset);
+}
+
+function post(message, transfer = []) {
+  self.postMessage(message, transfer);
+}
+
+const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Trains until paused, until the planned epochs are done, or (`oneEpoch`) to the end of this epoch. */
+async function trainLoop(oneEpoch) {
+  running = true;
+  let stopped = { reason: 'paused' };
+  if (!oneEpoch && epochsDone >= planned) {
+    running = false;
+    stopped = { reason: 'done' };
+  }
+  while (running) {
+    const batches = Math.max(1, Math.round(SLICE_MS / Math.max(batchMs, 1)));
+    const start = performance.now();
+    let report;
+    try {
+      report = JSON.parse(lab.train(batches));
+    } catch (error) {
+      const message = error.message ?? String(error);
+      stopped = { reason: message.startsWith('training diverged') ? 'diverged' : 'error', message };
+      break;
+    }
+    const ms = performance.now() - start;
+    epochsDone = report.epoch;
+    lab.add_seconds(ms / 1000);
+    const done = report.batch_losses.length;
+    batchMs = batchMs ? 0.7 * batchMs + (0.3 * ms) / done : ms / done;
+    const epochsLeft = Math.max(0, planned - report.epoch - report.batch / report.batches);
+    post({
+      event: 'progress',
+      report,
+      imagesPerSecond: (1000 * report.images) / ms,
+      secondsLeft: (epochsLeft * report.batches * batchMs) / 1000,
+    });
+    if (report.batch === 0) {
+      post({ event: 'heldout', heldOut: JSON.parse(lab.held_out()) });
+      if (oneEpoch || report.epoch >= planned) {
+        stopped = { reason: oneEpoch ? 'step' : 'done' };
+        break;
+      }
+    }
+    await yieldToMessages();
+  }
+  running = false;
+  post({ event: 'stopped', ...stopped });
+}
+
+const handlers = {
+  /** The settings' limits and which build trains. */
+  async limits({ threads = true }) {
+    const { loaded, threads: count } = await bindings(threads);
+    return { limits: JSON.parse(loaded.labLimits()), threads: count };
+  },
+
+  /** Checks field texts; resolves to a list of { key, message }. */
+  async check({ fields }) {
+    const { loaded } = await bindings();
+    return JSON.parse(loaded.checkLabSettings(JSON.stringify(fields)));
+  },
+
+  /** A new model (Reset): the dataset is downloaded the first time it is asked for. */
+  async reset({ dataset, fields, threads = true }) {
+    running = false;
+    const { loaded, threads: count } = await bindings(threads);
+    const { bytes, served } = await pack(dataset);
+    lab?.free();
+    lab = null;
+    lab = new loaded.Lab(JSON.stringify(fields), bytes);
+    planned = Number(fields.epochs);
+    [epochsDone, batchMs] = [0, 0];
+    const heldOut = JSON.parse(lab.held_out());
+    return { dataset: lab.dataset(), served, heldOut, threads: count };
+  },
+
+  train() {
+    if (!lab) throw new Error('no model yet: press Reset');
+    if (!running) trainLoop(false);
+    return {};
+  },
+
+  step() {
+    if (!lab) throw new Error('no model yet: press Reset');
+    if (!running) trainLoop(true);
+    return {};
+  },
+
+  pause() {
+    running = false;
+    return {};
+  },
+
+  /** A live setting: beta or lr, from its field's text. */
+  set({ key, text }) {
+    if (!lab) return {};
+    if (key === 'beta') lab.set_beta(text);
+    else if (key === 'lr') lab.set_lr(text);
+    else throw new Error(`${key} applies at Reset`);
+    return {};
+  },
+
+  /** The current model as a weights file (only between slices, so never half a step). */
+  export() {
+    if (!lab) throw new Error('no model yet: press Reset');
+    const bytes = lab.export();
+    return { result: { bytes }, transfer: [bytes.buffer] };
+  },
+};
+
+self.onmessage = async ({ data: { id, kind, args } }) => {
+  try {
+    const handler = handlers[kind];
+    if (!handler) throw new Error(`unknown request "${kind}"`);
+    const out = await handler(args ?? {});
+    if (out && out.transfer) post({ id, result: out.result }, out.transfer);
+    else post({ id, result: out });
+  } catch (error) {
+    post({ id, error: error.message ?? String(error) });
+  }
+};
