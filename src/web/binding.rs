@@ -60,7 +60,9 @@ fn check_finite(name: &str, values: &[f32]) -> Result<(), JsError> {
 /// Installs the panic hook, then refuses a file whose model could not run in wasm memory, before loading it.
 fn check_fits(bytes: &[u8]) -> Result<(), JsError> {
     install_panic_hook();
-    let config = format::peek_metadata(bytes).map_err(js_error)?.model_config();
+    let config = format::peek_metadata(bytes)
+        .map_err(js_error)?
+        .model_config();
     budget::check_model(&config, bytes.len()).map_err(|e| JsError::new(&e))
 }
 
