@@ -3,8 +3,8 @@
 //!
 //! Each kernel is one pass over contiguous f32 data, split into fixed row chunks that run on
 //! rayon natively and serially in wasm (the lab's build is single-thread). Partial sums are
-//! combined in chunk order, so results do not depend on thread timing. This file holds what they share: storage access and the
-//! chunked loops.
+//! combined in chunk order, so results do not depend on thread timing. This file holds what they
+//! share: storage access and the chunked loops.
 
 use std::cell::RefCell;
 
