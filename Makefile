@@ -66,8 +66,12 @@ bench-train: data ## Seconds per epoch of the 784-400-8 recipe on Fashion-MNIST 
 
 ## ---- web (the page: wasm build, static server, browser tests, benchmarks) ----
 WASM_BINDGEN_VERSION := 0.2.130
-WASM_RAW := target/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
 PKG_WASM := www/pkg/vae_explorer_bg.wasm
+# The lab's build (www/pkg-lab): the explorer's single-thread build plus the trainer (feature lab), in its
+# own target dir so the two never overwrite each other's raw wasm. www/lab-worker.js loads it.
+PKG_LAB := www/pkg-lab
+PKG_LAB_WASM := $(PKG_LAB)/vae_explorer_bg.wasm
+LAB_TARGET_DIR := target/wasm-lab
 PORT ?= 8000
 WEB_REFERENCE := target/web/reference-digits.json
 WEB_TESTS := $(wildcard tests/web/*.test.mjs)
@@ -83,10 +87,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 setup-chromium:
 	@[ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y chromium chromium-driver; }
 
-$(PKG_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
-	$(CARGO) build --profile wasm-release --lib --target wasm32-unknown-unknown
-	wasm-bindgen --target web --out-dir www/pkg $(WASM_RAW)
-	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs www/pkg
+# A single-thread build on stable: $(1) its output folder, $(2) its cargo target dir, $(3) extra cargo flags.
+define single_thread_wasm
+$(1)/vae_explorer_bg.wasm: $(LIB_SOURCES) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
+	$(CARGO) build --profile wasm-release --lib --target wasm32-unknown-unknown --target-dir $(2) $(3)
+	wasm-bindgen --target web --out-dir $(1) $(2)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
+	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(1)
+endef
+$(eval $(call single_thread_wasm,www/pkg,target,))
+$(eval $(call single_thread_wasm,$(PKG_LAB),$(LAB_TARGET_DIR),--features lab))
 
 # The threaded build (both cores, for cross-origin isolated pages): nightly, std rebuilt with atomics, shared memory.
 # www/worker.js loads it when the page is isolated and falls back to www/pkg otherwise.
@@ -142,7 +151,7 @@ $(LAB_DATA_DIR)/fashion.safetensors.gz: $(FASHION_FILES) src/bin/lab_data.rs src
 	@mkdir -p $(LAB_DATA_DIR)
 	$(CARGO) run --release --quiet --bin lab_data -- --dataset fashion --train 10000 --test 1000 --out $@
 
-build: $(PKG_WASM) $(PKG_THREADS_WASM) $(KATEX) $(LAB_DATA) ## Build the wasm modules into www/pkg and www/pkg-threads (wasm-bindgen, then wasm-opt when valid), copy KaTeX into www/vendor, and write the lab's datasets into www/lab-data
+build: $(PKG_WASM) $(PKG_THREADS_WASM) $(PKG_LAB_WASM) $(KATEX) $(LAB_DATA) ## Build the wasm modules into www/pkg, www/pkg-threads and www/pkg-lab (wasm-bindgen, then wasm-opt when valid), copy KaTeX into www/vendor, and write the lab's datasets into www/lab-data
 
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
 	python3 tools/serve.py --port $(PORT)
@@ -167,7 +176,7 @@ bench-web: setup-chromium setup-node build ## Decoder vs TF.js and ORT web, then
 	node tests/web/bench.mjs
 	node tests/web/bench-delivery.mjs
 
-bench-lab: setup-chromium setup-node build $(TRAIN) ## The lab: -ELBO after 30 s and 120 s, images/s (2 and 1 threads) against TF.js and the native trainer, long tasks
+bench-lab: setup-chromium setup-node build $(TRAIN) ## The lab (www/pkg-lab): -ELBO after 30 s and 120 s, images/s against TF.js and the native trainer (2 and 1 threads), long tasks
 	$(CARGO) build --release --quiet --bin bench_train
 	node tests/web/bench-lab.mjs
 
@@ -176,11 +185,12 @@ setup-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-lint: setup-rust ## rustfmt, clippy (native and wasm32), and the README's layout map against the tree
+lint: setup-rust ## rustfmt, clippy (native, and wasm32 with and without the lab), and the README's layout map against the tree
 	python3 tools/check_layout.py
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown -- -D warnings
+	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --features lab -- -D warnings
 
 test-core: data setup-rust ## Rust tests: core, format, trainer faults, shipped weights
 	$(CARGO) test --release

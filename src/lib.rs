@@ -7,5 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod core;
+// In wasm32 only the lab's build (feature `lab`) carries the trainer; the explorer's builds do not.
+#[cfg(any(not(target_arch = "wasm32"), feature = "lab"))]
 pub mod train;
 pub mod web;

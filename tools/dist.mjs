@@ -1,7 +1,8 @@
 // Writes dist/: the explorer as a self-contained static folder that any web server can serve as it is
 // (`make dist`; docs/WEB.md, "Offline and any host"). It needs `make build` first and no toolchain after.
 //
-// dist/ holds the page, its modules, both wasm builds, KaTeX, the shipped models' two parts, the service
+// dist/ holds the page, its modules, the three wasm builds (the explorer's two and the lab's), KaTeX, the
+// lab's dataset packs, the shipped models' two parts, the service
 // worker (www/service-worker.js with Workbox's precache manifest of content hashes), Workbox's runtime
 // files, a `_headers` file for hosts that read one, and a short README. It is written beside and then
 // renamed into place, so a failed run leaves the old dist/ as it was.
@@ -39,8 +40,8 @@ Serve this folder as it is, from any web server (a school's server, GitHub Pages
 \`python3 -m http.server\`). Nothing needs building or installing. The server should send \`.wasm\` as
 \`application/wasm\` (most do). Open the folder's address in a browser.
 
-- After one visit the explorer works offline: the service worker (\`sw.js\`) keeps the page, both wasm
-  builds and every model that was opened.
+- After one visit the explorer works offline: the service worker (\`sw.js\`) keeps the page, the wasm
+  builds (the explorer's and the lab's) and every model and lab dataset that was opened.
 - On two cores: hosts that read \`_headers\` (Netlify, Cloudflare Pages) send the cross-origin isolation
   headers the threaded build needs. Elsewhere the service worker adds them from the second visit on;
   until then, and where service workers are off, the explorer runs on one thread.
@@ -78,6 +79,8 @@ copy('www/icons');
 const wasmFiles = (path) => !/\.(d\.ts|gitignore)$/.test(path) && !path.endsWith('package.json');
 copy('www/pkg', wasmFiles);
 copy('www/pkg-threads', wasmFiles);
+copy('www/pkg-lab', wasmFiles);
+copy('www/lab-data');
 copy('www/vendor/katex');
 
 // The shipped models, as index.html lists them: each one's decoder part and encoder part.
@@ -107,6 +110,8 @@ const { count, size, warnings } = await injectManifest({
     'www/icons/*.png',
     'www/pkg/**/*.{js,wasm}',
     'www/pkg-threads/**/*.{js,wasm}',
+    'www/pkg-lab/**/*.{js,wasm}',
+    'www/lab-data/*.safetensors.gz',
     'www/vendor/katex/**/*.{mjs,css,woff2}',
     'weights/*.safetensors',
   ],

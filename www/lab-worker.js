@@ -5,8 +5,6 @@
 // Requests { id, kind, args } get { id, result } or { id, error }; while training it also posts
 // { event: 'progress' | 'heldout' | 'stopped', ... }.
 
-import { shouldUseThreadedBuild } from './wasm-build.js';
-
 /** Aim for slices of about this long, so that a pause waits at most about one slice. */
 const SLICE_MS = 80;
 
@@ -18,22 +16,12 @@ let epochsDone = 0;
 let batchMs = 0; // a running estimate of one batch's time
 const packs = new Map(); // dataset name -> inflated bytes
 
-/** Loads the wasm bindings once: the threaded build with its pool when allowed and isolated. */
-function bindings(threads) {
+/** Loads the lab's wasm build (www/pkg-lab: the explorer's single-thread build plus the trainer) once. */
+function bindings() {
   bindingsPromise ??= (async () => {
-    if (threads && shouldUseThreadedBuild()) {
-      try {
-        const loaded = await import('./pkg-threads/vae_explorer.js');
-        await loaded.default();
-        await loaded.initThreadPool(navigator.hardwareConcurrency);
-        return { loaded, threads: navigator.hardwareConcurrency };
-      } catch (error) {
-        console.warn(`the lab trains on one thread: ${error.message ?? error}`);
-      }
-    }
-    const loaded = await import('./pkg/vae_explorer.js');
+    const loaded = await import('./pkg-lab/vae_explorer.js');
     await loaded.default();
-    return { loaded, threads: 1 };
+    return loaded;
   })();
   return bindingsPromise;
 }
@@ -104,22 +92,22 @@ async function trainLoop(oneEpoch) {
 }
 
 const handlers = {
-  /** The settings' limits and which build trains. */
-  async limits({ threads = true }) {
-    const { loaded, threads: count } = await bindings(threads);
-    return { limits: JSON.parse(loaded.labLimits()), threads: count };
+  /** The settings' limits. */
+  async limits() {
+    const loaded = await bindings();
+    return { limits: JSON.parse(loaded.labLimits()) };
   },
 
   /** Checks field texts; resolves to a list of { key, message }. */
   async check({ fields }) {
-    const { loaded } = await bindings();
+    const loaded = await bindings();
     return JSON.parse(loaded.checkLabSettings(JSON.stringify(fields)));
   },
 
   /** A new model (Reset): the dataset is downloaded the first time it is asked for. */
-  async reset({ dataset, fields, threads = true }) {
+  async reset({ dataset, fields }) {
     running = false;
-    const { loaded, threads: count } = await bindings(threads);
+    const loaded = await bindings();
     const { bytes, served } = await pack(dataset);
     lab?.free();
     lab = null;
@@ -127,7 +115,7 @@ const handlers = {
     planned = Number(fields.epochs);
     [epochsDone, batchMs] = [0, 0];
     const heldOut = JSON.parse(lab.held_out());
-    return { dataset: lab.dataset(), served, heldOut, threads: count };
+    return { dataset: lab.dataset(), served, heldOut };
   },
 
   train() {

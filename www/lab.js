@@ -112,7 +112,7 @@ function connect(onEvent) {
  * resolves to true when the explorer took it.
  * Returns { close }, which stops the training worker.
  */
-export async function mountLab({ root, useModel, threads = true }) {
+export async function mountLab({ root, useModel }) {
   const state = { epochs: [], running: [], trainLoss: new Map(), last: null, dataset: null, fileName: null, status: 'idle' };
   let client = null;
   let limits = null;
@@ -226,16 +226,14 @@ export async function mountLab({ root, useModel, threads = true }) {
     $('lab-progress-text').textContent = `loading ${dataset}\u2026`;
     try {
       const settings = fields();
-      const out = await client.ask('reset', { dataset, fields: settings, threads });
+      const out = await client.ask('reset', { dataset, fields: settings });
       state.dataset = out.dataset;
       state.fileName = `lab-${out.dataset}-beta${settings.beta}-seed${settings.seed}.safetensors`;
-      state.threads = out.threads;
       root.dataset.served = String(out.served ?? '');
-      root.dataset.threads = String(out.threads);
       state.last = out.heldOut;
       redraw({ heldOut: out.heldOut });
       $('lab-progress').value = 0;
-      $('lab-progress-text').textContent = `a new model on ${out.dataset} (${out.threads} thread${out.threads > 1 ? 's' : ''}); press Train`;
+      $('lab-progress-text').textContent = `a new model on ${out.dataset}; press Train`;
       root.dataset.ready = 'true';
       setRunning(false);
       root.dataset.resets = String(Number(root.dataset.resets ?? 0) + 1);
@@ -264,7 +262,7 @@ export async function mountLab({ root, useModel, threads = true }) {
     document.head.append(css);
   }
   client = connect(onEvent);
-  ({ limits } = await client.ask('limits', { threads }));
+  ({ limits } = await client.ask('limits'));
   root.innerHTML = markup(limits);
   root.dataset.ready = 'false';
   setRunning(false);

@@ -245,13 +245,12 @@ window.addEventListener('hashchange', () => {
 // A handle for tests, benchmarks and the curious console user.
 window.explorer = { store, decoder };
 
-// The β-VAE lab loads its module, worker and dataset only when opened; closing it stops its worker.
-// ?lab-threads=0 keeps it on one thread (the bit-exact build).
+// The β-VAE lab loads its module, worker, wasm build (www/pkg-lab) and dataset only when opened;
+// closing it stops its worker.
 $('lab-open').addEventListener('toggle', async ({ target }) => {
   if (target.open && !window.explorer.lab) {
-    const threads = new URLSearchParams(location.search).get('lab-threads') !== '0';
     const useModel = ({ name, bytes }) => picker.loadOwn(name, bytes);
-    window.explorer.lab = import('./lab.js').then(({ mountLab }) => mountLab({ root: $('lab-root'), useModel, threads }));
+    window.explorer.lab = import('./lab.js').then(({ mountLab }) => mountLab({ root: $('lab-root'), useModel }));
   } else if (!target.open && window.explorer.lab) {
     const closing = window.explorer.lab;
     window.explorer.lab = null;

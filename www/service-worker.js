@@ -2,22 +2,23 @@
 // "Offline and any host"). It makes the page work offline after one visit and adds the cross-origin
 // isolation headers that hosts such as GitHub Pages cannot send, so that the threaded build can run.
 //
-// - The page, its modules and both wasm builds are precached by Workbox from a manifest of content
+// - The page, its modules and the three wasm builds are precached by Workbox from a manifest of content
 //   hashes written at build time: a changed file changes this script, the browser installs the new
 //   version, and it replaces the old files all at once when it takes over.
-// - The shipped models are cached when they are opened (cache first), under their content hash from
-//   the same manifest; entries of other hashes are deleted when a new version takes over.
+// - The shipped models and the lab's dataset packs are cached when they are opened (cache first), under
+//   their content hash from the same manifest; entries of other hashes are deleted when a new version takes over.
 // - Every response it serves gets COOP/COEP/CORP, so the page is cross-origin isolated from the second visit.
 
 importScripts('www/vendor/workbox/workbox-sw.js');
 workbox.setConfig({ modulePathPrefix: 'www/vendor/workbox/', debug: false });
 
-const MODELS_CACHE = 'vae-explorer-models';
+const WHEN_OPENED_CACHE = 'vae-explorer-models';
 const manifest = self.__WB_MANIFEST;
-const isModel = (entry) => entry.url.startsWith('weights/');
-/** Each shipped model file's absolute URL -> its cache key, which names its content hash. */
-const modelKeys = new Map(
-  manifest.filter(isModel).map(({ url, revision }) => {
+/** The shipped models and the lab's datasets: large, and only some visitors open them. */
+const cachedWhenOpened = (entry) => entry.url.startsWith('weights/') || entry.url.startsWith('www/lab-data/');
+/** Each of those files' absolute URL -> its cache key, which names its content hash. */
+const cachedWhenOpenedKeys = new Map(
+  manifest.filter(cachedWhenOpened).map(({ url, revision }) => {
     const absolute = new URL(url, self.registration.scope).href;
     return [absolute, `${absolute}?revision=${revision}`];
   }),
@@ -40,15 +41,15 @@ const isolation = {
 
 workbox.precaching.addPlugins([isolation]);
 // The page's own queries (?model=...) and hashes name a view, not another file.
-workbox.precaching.precacheAndRoute(manifest.filter((entry) => !isModel(entry)), { ignoreURLParametersMatching: [/.*/] });
+workbox.precaching.precacheAndRoute(manifest.filter((entry) => !cachedWhenOpened(entry)), { ignoreURLParametersMatching: [/.*/] });
 
 workbox.routing.registerRoute(
-  ({ url }) => modelKeys.has(url.origin + url.pathname),
+  ({ url }) => cachedWhenOpenedKeys.has(url.origin + url.pathname),
   new workbox.strategies.CacheFirst({
-    cacheName: MODELS_CACHE,
+    cacheName: WHEN_OPENED_CACHE,
     plugins: [
       isolation,
-      { cacheKeyWillBeUsed: ({ request }) => modelKeys.get(new URL(request.url).origin + new URL(request.url).pathname) },
+      { cacheKeyWillBeUsed: ({ request }) => cachedWhenOpenedKeys.get(new URL(request.url).origin + new URL(request.url).pathname) },
     ],
   }),
 );
@@ -60,8 +61,8 @@ self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
-      const current = new Set(modelKeys.values());
-      const cache = await caches.open(MODELS_CACHE);
+      const current = new Set(cachedWhenOpenedKeys.values());
+      const cache = await caches.open(WHEN_OPENED_CACHE);
       for (const request of await cache.keys()) if (!current.has(request.url)) await cache.delete(request);
       await self.clients.claim();
     })(),

@@ -144,11 +144,11 @@ fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
-/// Runs `a` and `b`, concurrently where rayon exists (natively, and in the threaded wasm build).
+/// Runs `a` and `b`, concurrently natively (rayon), one after the other in wasm.
 fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+    #[cfg(not(target_arch = "wasm32"))]
     return rayon::join(a, b);
-    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
+    #[cfg(target_arch = "wasm32")]
     (a(), b())
 }
 

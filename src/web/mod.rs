@@ -5,6 +5,6 @@
 pub mod binding;
 pub mod budget;
 pub mod grid;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "lab"))]
 pub mod lab;
 pub mod packed_decoder;

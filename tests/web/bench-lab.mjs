@@ -2,15 +2,14 @@
 //
 //   node tests/web/bench-lab.mjs          (make bench-lab builds first and runs it)
 //
-// 1. The lab with its default settings on digits, in the threaded build (both cores), trained from
+// 1. The lab with its default settings on digits, in its build (www/pkg-lab, one thread), trained from
 //    the Train click for LAB_SECONDS (default 125): the held-out -ELBO of the last epoch finished
 //    by 30 s and by 120 s of wall-clock time, images/s, the main thread's tasks over 50 ms (CPU time
 //    from a Chromium trace, and wall time from PerformanceObserver "longtask") and the explorer's
 //    decode round trips while the lab trains.
-// 2. The same in the single-thread build for ONE_THREAD_SECONDS (default 25): images/s.
-// 3. TensorFlow.js 4.22 (wasm backend, SIMD) training the same 784-400-8 VAE, loss and batch (128)
+// 2. TensorFlow.js 4.22 (wasm backend, SIMD) training the same 784-400-8 VAE, loss and batch (128)
 //    on the same digits in the same page: images/s over timed steps after a warm-up.
-// 4. The native trainer on the same model and batch (target/release/bench_train on 9,003
+// 3. The native trainer on the same model and batch (target/release/bench_train on 9,003
 //    Fashion-MNIST images, the digits split's size), with 2 threads and with 1.
 
 import { execFileSync } from 'node:child_process';
@@ -19,7 +18,6 @@ import { extname, join } from 'node:path';
 import { ROOT, withServerAndBrowser } from './harness.mjs';
 
 const LAB_SECONDS = Number(process.env.LAB_SECONDS ?? 125);
-const ONE_THREAD_SECONDS = Number(process.env.ONE_THREAD_SECONDS ?? 25);
 const TFJS_STEPS = Number(process.env.TFJS_STEPS ?? 60);
 
 const packageDir = (name) => join(ROOT, 'node_modules', name);
@@ -52,10 +50,10 @@ function mainThreadLongTasks(trace) {
 }
 
 /** Opens the page and the lab, trains with the defaults for `seconds`; returns what was seen. */
-async function runLab(browser, url, { threads, seconds }) {
+async function runLab(browser, url, { seconds }) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await routeTfjs(page, url);
-  await page.goto(`${url}${threads ? '' : '?lab-threads=0'}`);
+  await page.goto(url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
   await page.click('#lab-open summary');
   await page.waitForSelector('#lab-root[data-ready="true"]', { timeout: 60_000 });
@@ -83,7 +81,6 @@ async function runLab(browser, url, { threads, seconds }) {
     document.getElementById('lab-pause').click();
     const { state } = await window.explorer.lab;
     return {
-      threads: Number(root.dataset.threads),
       served: Number(root.dataset.served),
       epochs: state.epochs.map((e, i) => ({ ...e, seconds: (times[i] - start) / 1000 })),
       rates,
@@ -172,34 +169,29 @@ const median = (values) => {
 const at = (epochs, seconds) => epochs.filter((e) => e.seconds <= seconds).at(-1);
 
 await withServerAndBrowser(async ({ server, browser }) => {
-  const both = await runLab(browser, server.url, { threads: true, seconds: LAB_SECONDS });
-  const r = both.result;
+  const run = await runLab(browser, server.url, { seconds: LAB_SECONDS });
+  const r = run.result;
   const [e30, e120] = [at(r.epochs, 30), at(r.epochs, 120)];
-  console.log(`lab, defaults (784-400-8, batch 128, lr 2e-3, beta 1), digits, ${r.threads} thread(s); digits pack ${(r.served / 1e6).toFixed(2)} MB as served`);
+  console.log(`lab, defaults (784-400-8, batch 128, lr 2e-3, beta 1), digits, one thread; digits pack ${(r.served / 1e6).toFixed(2)} MB as served`);
   for (const e of r.epochs) console.log(`  epoch ${e.epoch} at ${e.seconds.toFixed(1)} s: -ELBO ${e.neg_elbo.toFixed(2)} (recon ${e.recon.toFixed(2)}, KL ${e.kl.toFixed(2)}), ${e.active} active`);
   console.log(`  held-out -ELBO by 30 s: ${e30 ? `${e30.neg_elbo.toFixed(2)} (epoch ${e30.epoch})` : 'no epoch done'}; by 120 s: ${e120 ? `${e120.neg_elbo.toFixed(2)} (epoch ${e120.epoch})` : 'no epoch done'}`);
-  const ipsBoth = median(r.rates);
-  console.log(`  images/s (median over slices): ${ipsBoth.toFixed(0)}`);
+  const ips = median(r.rates);
+  console.log(`  images/s (median over slices): ${ips.toFixed(0)}`);
   const list = (tasks) => `${tasks.length}${tasks.length ? ` (${tasks.map((d) => d.toFixed(0)).join(', ')} ms)` : ''}`;
   console.log(`  main-thread tasks over 50 ms of CPU time (Chromium trace, tdur): ${list(r.cpuLongTasks.long)} of ${r.cpuLongTasks.tasks} tasks`);
   console.log(`  main-thread long tasks over 50 ms of wall time (PerformanceObserver): ${list(r.longTasks)}`);
   console.log(`  explorer decodes while training: ${r.decodes.length}, median round trip ${median(r.decodes).toFixed(2)} ms, max ${Math.max(...r.decodes).toFixed(1)} ms`);
-  await both.page.close();
-
-  const one = await runLab(browser, server.url, { threads: false, seconds: ONE_THREAD_SECONDS });
-  const ipsOne = median(one.result.rates);
-  console.log(`lab, single-thread build: ${ipsOne.toFixed(0)} images/s (median over slices, ${ONE_THREAD_SECONDS} s)`);
   let tfjs = null;
   try {
-    tfjs = await one.page.evaluate(tfjsTraining, { steps: TFJS_STEPS });
+    tfjs = await run.page.evaluate(tfjsTraining, { steps: TFJS_STEPS });
     console.log(`TF.js ${tfjs.version} wasm (SIMD ${tfjs.simd}, 1 thread), same model, loss and batch: ${tfjs.imagesPerSecond.toFixed(0)} images/s (loss ${tfjs.firstLoss.toFixed(1)} -> ${tfjs.lastLoss.toFixed(1)} over ${TFJS_STEPS + 5} steps)`);
-    console.log(`  ours / TF.js: ${(ipsOne / tfjs.imagesPerSecond).toFixed(2)}x on one thread, ${(ipsBoth / tfjs.imagesPerSecond).toFixed(2)}x with both cores`);
+    console.log(`  ours / TF.js: ${(ips / tfjs.imagesPerSecond).toFixed(2)}x, both on one thread`);
   } catch (error) {
     console.log(`TF.js training failed: ${error.message}`);
   }
-  await one.page.close();
+  await run.page.close();
 
   const [native2, native1] = [nativeImagesPerSecond(2), nativeImagesPerSecond(1)];
   console.log(`native trainer, same model and batch: ${native2.toFixed(0)} images/s on 2 threads, ${native1.toFixed(0)} on 1`);
-  console.log(`  lab / native: ${(ipsBoth / native2).toFixed(2)} (both cores), ${(ipsOne / native1).toFixed(2)} (one)`);
+  console.log(`  lab / native on one thread: ${(ips / native1).toFixed(2)}`);
 });

@@ -160,6 +160,42 @@ test('dist/ on a plain static server: one thread first, then two through the ser
   }
 });
 
+test('the lab from dist/: its own build and the dataset it opened, online and then offline', async () => {
+  const dist = join(WORK, 'dist-lab');
+  writeDist(dist);
+  const server = await startPlainServer(dist);
+  const context = await browser.newContext();
+  try {
+    const { page, errors } = await openExplorer(context, server.url);
+    await waitForOffline(page, ['digits.decoder.safetensors']);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    const requested = [];
+    context.on('request', (request) => requested.push(new URL(request.url()).pathname));
+    const openLab = async () => {
+      await page.click('#lab-open summary');
+      await page.waitForSelector('#lab-root[data-ready="true"]', { timeout: 60_000 });
+    };
+    await openLab();
+    assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm'), 'the lab loads its own build');
+    await page.waitForFunction(async () => {
+      const keys = (await (await caches.open('vae-explorer-models')).keys()).map((request) => new URL(request.url).pathname);
+      return keys.some((key) => key.endsWith('/www/lab-data/digits.safetensors.gz'));
+    }, null, { timeout: 30_000, polling: 200 });
+
+    await context.setOffline(true);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+    await openLab();
+    assert.equal(await page.evaluate(() => document.getElementById('lab-message').textContent), '');
+    await context.setOffline(false);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
 test('after a shipped file changes, the next online visit uses the new one, never a mix', async () => {
   const dist = join(WORK, 'dist-update');
   const changed = join(WORK, 'changed-weights');

@@ -15,9 +15,9 @@ const OUT = join(ROOT, 'target', 'web');
 /** The lab's panel, where its fields and buttons are found by their accessible names. */
 const lab = (page) => page.locator('#lab-root');
 
-/** Opens the page with the lab (single-thread build unless `threads`), and waits for its first model. */
-async function openLab({ threads = false } = {}) {
-  const { page, errors } = await openExplorer(session.browser, session.server.url, { query: threads ? '' : '?lab-threads=0' });
+/** Opens the page with the lab, and waits for its first model. */
+async function openLab(browser = session.browser) {
+  const { page, errors } = await openExplorer(browser, session.server.url);
   await page.click('#lab-open summary');
   await page.waitForSelector('#lab-root[data-ready="true"]', { timeout: 30_000 });
   return { page, errors };
@@ -188,18 +188,23 @@ test('a diverging learning rate stops with a message and keeps the last good wei
   await page.close();
 });
 
-test('the threaded build (both cores) trains the same first epoch as the single-thread build, within rounding', async () => {
-  const firstEpoch = async (threads) => {
-    const { page } = await openLab({ threads });
-    await resetWith(page, { ...SMALL, epochs: 1 });
-    assert.equal(await runUntilStopped(page, 'Step'), 'step');
-    const used = await page.evaluate(() => Number(document.getElementById('lab-root').dataset.threads));
-    const { trainLoss, epochs } = await labState(page);
-    await page.close();
-    return { used, loss: trainLoss[0][1], negElbo: epochs[0].neg_elbo };
-  };
-  const [one, both] = [await firstEpoch(false), await firstEpoch(true)];
-  assert.deepEqual([one.used, both.used], [1, 2]);
-  assert.ok(Math.abs(one.loss - both.loss) <= 1e-4 * one.loss, `${one.loss} vs ${both.loss}`);
-  assert.ok(Math.abs(one.negElbo - both.negElbo) <= 1e-4 * one.negElbo, `${one.negElbo} vs ${both.negElbo}`);
+test('the lab trains on its own build, www/pkg-lab; the explorer\'s builds carry no trainer', async () => {
+  const context = await session.browser.newContext();
+  const requested = [];
+  context.on('request', (request) => requested.push(new URL(request.url()).pathname));
+  const { page } = await openLab(context);
+  assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm'), 'the lab loads www/pkg-lab');
+  await resetWith(page, { ...SMALL, epochs: 1 });
+  assert.equal(await runUntilStopped(page, 'Step'), 'step');
+  assert.equal((await labState(page)).epochs.length, 1);
+  const exports = await page.evaluate(async () => {
+    const builds = ['pkg', 'pkg-threads', 'pkg-lab'];
+    return Object.fromEntries(await Promise.all(builds.map(async (b) => [b, Object.keys(await import(`/www/${b}/vae_explorer.js`))])));
+  });
+  assert.ok(exports['pkg-lab'].includes('Lab') && exports['pkg-lab'].includes('Model'), exports['pkg-lab'].join());
+  for (const build of ['pkg', 'pkg-threads']) {
+    assert.ok(exports[build].includes('Model'), `${build}: ${exports[build].join()}`);
+    assert.ok(!exports[build].includes('Lab') && !exports[build].includes('labLimits'), `${build}: ${exports[build].join()}`);
+  }
+  await context.close();
 });

@@ -2,10 +2,9 @@
 //! bias + activation, the Adam optimiser, and the SIMD dispatch they share.
 //!
 //! Each kernel is one pass over contiguous f32 data, split into fixed row chunks that run on
-//! rayon natively and in the threaded wasm build (feature `threads`), serially in the
-//! single-thread wasm build. Partial sums are combined in chunk order, so results
-//! do not depend on thread timing. This file holds what they share: storage access and the
-//! chunked loops.
+//! rayon natively and serially in wasm (the lab's build is single-thread). Partial sums are
+//! combined in chunk order, so results do not depend on thread timing. This file holds what they
+//! share: storage access and the chunked loops.
 
 use std::cell::RefCell;
 
@@ -56,7 +55,7 @@ where
     F: Fn(usize, &mut [f32]) -> R + Sync + Send,
 {
     let chunk_len = chunk_len.max(1);
-    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+    #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
         if out.len() > chunk_len {
