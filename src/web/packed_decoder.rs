@@ -274,66 +274,94 @@ impl PackedLayer {
     }
 
     /// `out[r] = x[r] @ w + b` (then ReLU if `relu`) for `rows` rows; row strides are `inputs` and `outputs`.
+    ///
+    /// Whole groups of TILE_ROWS rows go one panel at a time. The last one to three rows, which is every
+    /// row of a small batch (the main image, a strip, a traversal), take two or four panels per tile
+    /// instead, so that eight independent sums hide the multiply-add latency of a matrix-vector product.
     fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], relu: bool) {
         assert!(x.len() >= rows * self.inputs && out.len() >= rows * self.outputs);
-        let panel_len = self.inputs * PANEL;
-        for (p, panel) in self.panels.chunks_exact(panel_len).enumerate() {
-            let mut r = 0;
-            while r + TILE_ROWS <= rows {
-                self.tile::<TILE_ROWS>(x, r, panel, p, out, relu);
-                r += TILE_ROWS;
+        let panels = self.outputs / PANEL;
+        let tiled = rows - rows % TILE_ROWS;
+        for p in 0..panels {
+            for r in (0..tiled).step_by(TILE_ROWS) {
+                self.tile::<TILE_ROWS, 1>(x, r, p, out, relu);
             }
-            while r + 2 <= rows {
-                self.tile::<2>(x, r, panel, p, out, relu);
-                r += 2;
+        }
+        let mut r = tiled;
+        if r + 2 <= rows {
+            let mut p = 0;
+            while p + 2 <= panels {
+                self.tile::<2, 2>(x, r, p, out, relu);
+                p += 2;
             }
-            if r < rows {
-                self.tile::<1>(x, r, panel, p, out, relu);
+            if p < panels {
+                self.tile::<2, 1>(x, r, p, out, relu);
+            }
+            r += 2;
+        }
+        if r < rows {
+            let mut p = 0;
+            while p + 4 <= panels {
+                self.tile::<1, 4>(x, r, p, out, relu);
+                p += 4;
+            }
+            for p in p..panels {
+                self.tile::<1, 1>(x, r, p, out, relu);
             }
         }
     }
 
-    /// Rows `first..first + R` times panel `p`: `R x PANEL` outputs held in registers across the whole sum.
+    /// Rows `first..first + R` times panels `p..p + C`: `R x C x PANEL` outputs held in registers across
+    /// the whole sum, each summed in the same order whatever the tile's shape.
     #[inline(always)]
-    fn tile<const R: usize>(
+    fn tile<const R: usize, const C: usize>(
         &self,
         x: &[f32],
         first: usize,
-        panel: &[f32],
         p: usize,
         out: &mut [f32],
         relu: bool,
     ) {
         let (k_len, ldo) = (self.inputs, self.outputs);
-        debug_assert!(x.len() >= (first + R) * k_len && panel.len() == k_len * PANEL);
-        debug_assert!(out.len() >= (first + R) * ldo && (p + 1) * PANEL <= ldo);
+        let panel_len = k_len * PANEL;
+        debug_assert!(x.len() >= (first + R) * k_len && self.panels.len() >= (p + C) * panel_len);
+        debug_assert!(out.len() >= (first + R) * ldo && (p + C) * PANEL <= ldo);
         // SAFETY: forward() checked that x holds `rows * inputs` values and out `rows * outputs`;
-        // first + R <= rows, the panel is `inputs * PANEL` long and column p * PANEL + 8 <= outputs.
+        // first + R <= rows, and panels p..p + C exist, each `inputs * PANEL` long, with their
+        // columns below `outputs`.
         unsafe {
             let b = self.bias.as_ptr().add(p * PANEL);
-            let (b0, b1) = (F4::load(b), F4::load(b.add(4)));
-            let mut acc = [[b0, b1]; R];
-            let xs = x.as_ptr().add(first * k_len);
-            let mut w = panel.as_ptr();
-            for k in 0..k_len {
-                let (w0, w1) = (F4::load(w), F4::load(w.add(4)));
-                for (i, a) in acc.iter_mut().enumerate() {
-                    let xv = F4::load_splat(xs.add(i * k_len + k));
-                    a[0] = xv.mul_add(w0, a[0]);
-                    a[1] = xv.mul_add(w1, a[1]);
+            let mut acc = [[[F4::splat(0.0); 2]; C]; R];
+            for row in acc.iter_mut() {
+                for (c, a) in row.iter_mut().enumerate() {
+                    *a = [F4::load(b.add(c * PANEL)), F4::load(b.add(c * PANEL + 4))];
                 }
-                w = w.add(PANEL);
+            }
+            let xs = x.as_ptr().add(first * k_len);
+            let w = self.panels.as_ptr().add(p * panel_len);
+            for k in 0..k_len {
+                let xv: [F4; R] = std::array::from_fn(|i| F4::load_splat(xs.add(i * k_len + k)));
+                for c in 0..C {
+                    let wc = w.add(c * panel_len + k * PANEL);
+                    let (w0, w1) = (F4::load(wc), F4::load(wc.add(4)));
+                    for (a, xv) in acc.iter_mut().zip(xv) {
+                        a[c][0] = xv.mul_add(w0, a[c][0]);
+                        a[c][1] = xv.mul_add(w1, a[c][1]);
+                    }
+                }
             }
             let zero = F4::splat(0.0);
-            for (i, a) in acc.iter().enumerate() {
-                let o = out.as_mut_ptr().add((first + i) * ldo + p * PANEL);
-                let (a0, a1) = if relu {
-                    (a[0].max(zero), a[1].max(zero))
-                } else {
-                    (a[0], a[1])
-                };
-                a0.store(o);
-                a1.store(o.add(4));
+            for (i, row) in acc.iter().enumerate() {
+                for (c, a) in row.iter().enumerate() {
+                    let o = out.as_mut_ptr().add((first + i) * ldo + (p + c) * PANEL);
+                    let (a0, a1) = if relu {
+                        (a[0].max(zero), a[1].max(zero))
+                    } else {
+                        (a[0], a[1])
+                    };
+                    a0.store(o);
+                    a1.store(o.add(4));
+                }
             }
         }
     }
@@ -606,6 +634,7 @@ mod tests {
             (5, vec![], 7, Activation::Relu),
             (64, vec![], 30, Activation::Relu),
             (16, vec![3], 4, Activation::Tanh),
+            (8, vec![40], 50, Activation::Relu),
         ] {
             let vae = model(latent, &hidden, pixels, act);
             let packed = PackedDecoder::new(&vae.decoder).unwrap();
@@ -613,6 +642,7 @@ mod tests {
             for n in [
                 1,
                 2,
+                3,
                 5,
                 6,
                 7,
@@ -633,6 +663,23 @@ mod tests {
                 packed.decode(&z, PixelSink::Intensities(&mut threaded), true);
                 assert_eq!(out, threaded, "split over threads, n {n}");
             }
+        }
+    }
+
+    #[test]
+    fn every_tile_shape_gives_the_same_bits() {
+        // 4-row tiles, 2-row tiles over panel pairs and 1-row tiles over four panels: one image's
+        // values must not depend on the batch it was decoded in (7 panels: every leftover shape).
+        let vae = model(8, &[40], 50, Activation::Relu);
+        let packed = PackedDecoder::new(&vae.decoder).unwrap();
+        let n = 7;
+        let z = latents(n, 8);
+        let mut batch = vec![f32::NAN; n * 50];
+        packed.decode_rows(&z, 0, &mut PixelSink::Intensities(&mut batch));
+        for (i, zi) in z.chunks_exact(8).enumerate() {
+            let mut one = vec![f32::NAN; 50];
+            packed.decode_rows(zi, 0, &mut PixelSink::Intensities(&mut one));
+            assert_eq!(one, batch[i * 50..(i + 1) * 50], "image {i}");
         }
     }
 
