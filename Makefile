@@ -89,7 +89,7 @@ setup-chromium:
 
 # A single-thread build on stable: $(1) its output folder, $(2) its cargo target dir, $(3) extra cargo flags.
 define single_thread_wasm
-$(1)/vae_explorer_bg.wasm: $(LIB_SOURCES) Cargo.toml Cargo.lock .cargo/config.toml | setup-wasm-bindgen setup-node
+$(1)/vae_explorer_bg.wasm: $(LIB_SOURCES) Cargo.toml Cargo.lock .cargo/config.toml tools/wasm-opt.mjs | setup-wasm-bindgen setup-node
 	$(CARGO) build --profile wasm-release --lib --target wasm32-unknown-unknown --target-dir $(2) $(3)
 	wasm-bindgen --target web --out-dir $(1) $(2)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
 	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(1)
@@ -115,7 +115,7 @@ setup-nightly:
 	@rustup +nightly target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown --toolchain nightly
 	@rustup +nightly component list --installed | grep -q '^rust-src' || rustup component add rust-src --toolchain nightly
 
-$(PKG_THREADS_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock | setup-nightly setup-wasm-bindgen setup-node
+$(PKG_THREADS_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock tools/wasm-opt.mjs | setup-nightly setup-wasm-bindgen setup-node
 	RUSTFLAGS='$(THREADS_RUSTFLAGS)' $(CARGO) +nightly build --profile wasm-release --lib --target wasm32-unknown-unknown \
 	  --features threads -Z build-std=panic_abort,std --target-dir $(THREADS_TARGET_DIR)
 	wasm-bindgen --target web --out-dir $(PKG_THREADS) $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm

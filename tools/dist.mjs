@@ -108,9 +108,10 @@ const { count, size, warnings } = await injectManifest({
     'index.html',
     'www/*.{js,css,json}',
     'www/icons/*.png',
-    'www/pkg/**/*.{js,wasm}',
-    'www/pkg-threads/**/*.{js,wasm}',
-    'www/pkg-lab/**/*.{js,wasm}',
+    // The page loads each module's gzip'd copy (www/wasm-build.js); the plain .wasm stays for embedders.
+    'www/pkg/**/*.{js,wasm.gz}',
+    'www/pkg-threads/**/*.{js,wasm.gz}',
+    'www/pkg-lab/**/*.{js,wasm.gz}',
     'www/lab-data/*.safetensors.gz',
     'www/vendor/katex/**/*.{mjs,css,woff2}',
     'weights/*.safetensors',

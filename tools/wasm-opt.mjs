@@ -1,11 +1,12 @@
 // Optimises www/pkg's wasm with binaryen's wasm-opt (the npm build; Debian's breaks the module in Chromium),
 // and keeps the result only if it decodes the shipped digits model exactly as the original module does;
-// otherwise keeps the original. A missing wasm-opt is an error (run npm ci).
+// otherwise keeps the original. A missing wasm-opt is an error (run npm ci). Then writes the module's
+// gzip'd copy, vae_explorer_bg.wasm.gz, which the page loads (www/wasm-build.js) on any host.
 //
 //   node tools/wasm-opt.mjs [www/pkg]     (make build runs it after wasm-bindgen)
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, renameSync, statSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -72,3 +73,5 @@ if (ok) {
   rmSync(optimised, { force: true });
   console.log('wasm-opt: keeping the unoptimised module');
 }
+// Level 9 and no timestamp (Node's gzip writes none), so that the same module gives the same bytes.
+writeFileSync(`${wasm}.gz`, gzipSync(readFileSync(wasm), { level: 9 }));

@@ -19,8 +19,8 @@ const packs = new Map(); // dataset name -> inflated bytes
 /** Loads the lab's wasm build (www/pkg-lab: the explorer's single-thread build plus the trainer) once. */
 function bindings() {
   bindingsPromise ??= (async () => {
-    const loaded = await import('./pkg-lab/vae_explorer.js');
-    await loaded.default();
+    const [loaded, { compileBuild }] = await Promise.all([import('./pkg-lab/vae_explorer.js'), import('./wasm-build.js')]);
+    await loaded.default({ module_or_path: await compileBuild('pkg-lab') });
     return loaded;
   })();
   return bindingsPromise;

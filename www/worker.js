@@ -11,7 +11,8 @@
 // Both cores when the page is cross-origin isolated (the threaded build, www/pkg-threads); one otherwise.
 // The choice is wasm-build.js's: sent by the page (`build`), or looked up here if that comes first.
 const buildChoice = deferred(); // true for the threaded build
-import('./wasm-build.js').then(({ shouldUseThreadedBuild }) => buildChoice.resolve(shouldUseThreadedBuild()));
+const wasmBuild = import('./wasm-build.js');
+wasmBuild.then(({ shouldUseThreadedBuild }) => buildChoice.resolve(shouldUseThreadedBuild()));
 const bindingsReady = buildChoice.promise.then(async (threaded) => {
   if (threaded) {
     try {
@@ -71,7 +72,10 @@ const deliveries = {
 function initWasm() {
   wasmReady ??= (async () => {
     const [early, chosen, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, buildChoice.promise, bindingsReady]);
-    const module = threaded === chosen ? early : null; // the page compiled the other build
+    // The page's module, unless it compiled the other build or sent none (as after a restart).
+    const module =
+      (threaded === chosen ? early : null) ??
+      (await (await wasmBuild).compileBuild(threaded ? 'pkg-threads' : 'pkg').catch(() => null));
     exports = await loaded.default(module ? { module_or_path: module } : undefined);
     [bindings, Model] = [loaded, loaded.Model];
   })();

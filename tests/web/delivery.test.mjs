@@ -5,7 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { createServer } from 'node:http';
+import { extname, join, normalize } from 'node:path';
 import { ROOT, launchChromium, openExplorer, startPlainServer, useServer } from './harness.mjs';
 
 const session = useServer();
@@ -121,7 +122,8 @@ test('dist/ on a plain static server: one thread first, then two through the ser
     context.on('request', (request) => requested.push(new URL(request.url()).pathname));
     const { page, errors } = await openExplorer(context, server.url);
     assert.equal(await page.evaluate(() => crossOriginIsolated), false, 'http.server sends no isolation headers');
-    assert.ok(requested.includes('/www/pkg/vae_explorer_bg.wasm'));
+    assert.ok(requested.includes('/www/pkg/vae_explorer_bg.wasm.gz'));
+    assert.ok(!requested.some((path) => path.endsWith('.wasm')), 'only the gzip\'d modules travel');
     // Open the fashion model too, so that both are kept (the link now names it: the reloads open it).
     await page.selectOption('#model', 'fashion');
     await page.waitForFunction(() => window.explorer.store.get().atlas?.count === 1000);
@@ -132,7 +134,7 @@ test('dist/ on a plain static server: one thread first, then two through the ser
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'the service worker adds COOP/COEP');
-    assert.ok(requested.includes('/www/pkg-threads/vae_explorer_bg.wasm'), 'the threaded build is loaded');
+    assert.ok(requested.includes('/www/pkg-threads/vae_explorer_bg.wasm.gz'), 'the threaded build is loaded');
     const threads = await page.evaluate(async () => {
       const { decoder, store } = window.explorer;
       const z = new Float32Array(256 * 8).map((_, i) => Math.sin(i));
@@ -160,6 +162,52 @@ test('dist/ on a plain static server: one thread first, then two through the ser
   }
 });
 
+/** Serves `dir` as a host configured to send `.gz` files with `Content-Encoding: gzip` (the browser inflates them). */
+function startEncodingServer(dir) {
+  const server = createServer((request, response) => {
+    const asked = normalize(decodeURIComponent(new URL(request.url, 'http://host').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const path = asked.endsWith('/') ? `${asked}index.html` : asked;
+    let body;
+    try {
+      body = readFileSync(join(dir, path));
+    } catch {
+      response.writeHead(404).end();
+      return;
+    }
+    const types = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.css': 'text/css' };
+    const headers = { 'Content-Type': types[extname(path)] ?? 'application/octet-stream' };
+    if (path.endsWith('.gz')) headers['Content-Encoding'] = 'gzip';
+    response.writeHead(200, headers).end(body);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${server.address().port}/`, stop: () => server.close() })));
+}
+
+test('a host that sends the gzip\'d wasm with Content-Encoding: gzip: the page still decodes', async () => {
+  const dist = join(WORK, 'dist-encoding');
+  mkdirSync(WORK, { recursive: true });
+  writeDist(dist);
+  const server = await startEncodingServer(dist);
+  const context = await browser.newContext({ serviceWorkers: 'block' });
+  try {
+    const encodings = [];
+    const requested = [];
+    context.on('request', (request) => requested.push(new URL(request.url()).pathname));
+    context.on('response', async (response) => {
+      if (response.url().endsWith('.wasm.gz')) encodings.push((await response.allHeaders())['content-encoding']);
+    });
+    const { page, errors } = await openExplorer(context, server.url);
+    await page.waitForFunction(() => Number(document.getElementById('grid-canvas').dataset.serial) > 0);
+    assert.deepEqual(encodings, ['gzip'], 'the module arrived inflated by the browser');
+    assert.ok(!requested.some((path) => path.endsWith('.wasm')), 'compiled from that response, with no fallback to the plain .wasm');
+    const result = await page.evaluate(async () => (await window.explorer.decoder.decode(new Float32Array(8), 1)).pixels.length);
+    assert.equal(result, 784);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    server.stop();
+  }
+});
+
 test('the lab from dist/: its own build and the dataset it opened, online and then offline', async () => {
   const dist = join(WORK, 'dist-lab');
   writeDist(dist);
@@ -177,7 +225,7 @@ test('the lab from dist/: its own build and the dataset it opened, online and th
       await page.waitForSelector('#lab-root[data-ready="true"]', { timeout: 60_000 });
     };
     await openLab();
-    assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm'), 'the lab loads its own build');
+    assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm.gz'), 'the lab loads its own build');
     await page.waitForFunction(async () => {
       const keys = (await (await caches.open('vae-explorer-models')).keys()).map((request) => new URL(request.url).pathname);
       return keys.some((key) => key.endsWith('/www/lab-data/digits.safetensors.gz'));

@@ -193,7 +193,7 @@ test('the lab trains on its own build, www/pkg-lab; the explorer\'s builds carry
   const requested = [];
   context.on('request', (request) => requested.push(new URL(request.url()).pathname));
   const { page } = await openLab(context);
-  assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm'), 'the lab loads www/pkg-lab');
+  assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm.gz'), 'the lab loads www/pkg-lab');
   await resetWith(page, { ...SMALL, epochs: 1 });
   assert.equal(await runUntilStopped(page, 'Step'), 'step');
   assert.equal((await labState(page)).epochs.length, 1);

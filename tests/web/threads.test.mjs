@@ -54,7 +54,7 @@ test('a page that is not cross-origin isolated loads the single-thread build and
   await context.unrouteAll({ behavior: 'ignoreErrors' });
   await context.close();
   assert.equal(isolated, false);
-  assert.ok(requested.includes('/www/pkg/vae_explorer_bg.wasm'), 'the single-thread wasm is loaded');
+  assert.ok(requested.includes('/www/pkg/vae_explorer_bg.wasm.gz'), 'the single-thread wasm is loaded');
   assert.ok(!requested.some((path) => path.startsWith('/www/pkg-threads/')), 'the threaded build is not touched');
   assert.deepEqual(errors, []);
 });
