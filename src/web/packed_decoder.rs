@@ -24,6 +24,19 @@ pub fn block_rows(widest: usize) -> usize {
     (MAX_SCRATCH_VALUES / widest.max(1)).clamp(1, ROW_BLOCK)
 }
 
+/// Items per rayon task for `n` items on `threads` threads: the size, at most `most`, that gives the
+/// busiest thread the least work (the largest such size, for the fewest hand-offs), so that no thread is
+/// left with a short last task while another works on (256 rows on 2 threads: 8 tasks of 32 rows, 128
+/// per thread, not 5 of 48 and one of 16, 144 for one thread).
+pub fn balanced_task_size(n: usize, threads: usize, most: usize) -> usize {
+    let threads = threads.max(1);
+    let busiest = |size: usize| n.div_ceil(size).div_ceil(threads) * size;
+    (1..=most.max(1))
+        .rev()
+        .min_by_key(|&size| busiest(size))
+        .unwrap_or(1)
+}
+
 /// The scratch values one thread keeps for activation rows `widest` values wide: a pass's input and output.
 pub fn scratch_values(widest: usize) -> usize {
     2 * block_rows(widest) * widest
@@ -449,10 +462,12 @@ impl PackedDecoder {
         if parallel && z.len() > ROW_BLOCK * self.latent_dim {
             use rayon::prelude::*;
             let latent = self.latent_dim;
+            let threads = rayon::current_num_threads();
+            let rows = balanced_task_size(z.len() / latent, threads, ROW_BLOCK);
             match sink {
                 PixelSink::Intensities(out) => {
-                    out.par_chunks_mut(ROW_BLOCK * self.pixels)
-                        .zip(z.par_chunks(ROW_BLOCK * latent))
+                    out.par_chunks_mut(rows * self.pixels)
+                        .zip(z.par_chunks(rows * latent))
                         .for_each(|(o, z)| self.decode_rows(z, 0, &mut PixelSink::Intensities(o)));
                 }
                 PixelSink::Tiles {
@@ -461,8 +476,9 @@ impl PackedDecoder {
                     width,
                     height,
                 } => {
-                    // Whole rows of tiles per task, about one row block of images each.
-                    let tile_rows = (ROW_BLOCK / cols).max(1);
+                    // Whole rows of tiles per task, at most about one row block of images each.
+                    let grid_rows = z.len() / latent / cols;
+                    let tile_rows = balanced_task_size(grid_rows, threads, ROW_BLOCK / cols);
                     rgba.par_chunks_mut(tile_rows * height * cols * width * 4)
                         .zip(z.par_chunks(tile_rows * cols * latent))
                         .for_each(|(o, z)| {
@@ -662,6 +678,31 @@ mod tests {
                 let mut threaded = vec![f32::NAN; n * pixels];
                 packed.decode(&z, PixelSink::Intensities(&mut threaded), true);
                 assert_eq!(out, threaded, "split over threads, n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn tasks_are_balanced_over_the_threads() {
+        assert_eq!(balanced_task_size(256, 2, ROW_BLOCK), 32);
+        assert_eq!(balanced_task_size(1024, 2, ROW_BLOCK), 32);
+        assert_eq!(balanced_task_size(300, 2, ROW_BLOCK), 30); // 10 tasks, 150 rows per thread
+        assert_eq!(balanced_task_size(48, 2, ROW_BLOCK), 24);
+        assert_eq!(balanced_task_size(16, 2, ROW_BLOCK / 16), 2); // a 16x16 grid: 8 tasks of 2 tile rows
+        assert_eq!(balanced_task_size(1, 4, ROW_BLOCK), 1);
+        assert_eq!(balanced_task_size(0, 2, 0), 1);
+        for n in [1, 47, 49, 97, 256, 300, 1024] {
+            for threads in [1, 2, 3, 8] {
+                let rows = balanced_task_size(n, threads, ROW_BLOCK);
+                let tasks = n.div_ceil(rows);
+                assert!(
+                    (1..=ROW_BLOCK).contains(&rows),
+                    "n {n} threads {threads}: {rows}"
+                );
+                assert!(
+                    tasks.div_ceil(threads) * rows <= n.div_ceil(threads) + rows,
+                    "n {n} threads {threads}"
+                );
             }
         }
     }
