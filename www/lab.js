@@ -116,6 +116,7 @@ export async function mountLab({ root, useModel }) {
   const state = { epochs: [], running: [], trainLoss: new Map(), last: null, dataset: null, fileName: null, status: 'idle' };
   let client = null;
   let limits = null;
+  let closed = false;
   const $ = (id) => root.querySelector(`#${id}`);
   const message = (text) => ($('lab-message').textContent = text);
 
@@ -179,9 +180,9 @@ export async function mountLab({ root, useModel }) {
     drawStrip($('lab-prior'), h.prior_samples, h.prior_samples.length / (IMAGE_SIDE * IMAGE_SIDE), IMAGE_SIDE, IMAGE_SIDE);
   }
 
-  function recordEpoch(h) {
+  function recordEpoch(h, dataset) {
     state.last = h;
-    const record = { epoch: h.epoch, neg_elbo: h.neg_elbo, recon: h.recon, kl: h.kl, active: h.inactive.filter((o) => !o).length };
+    const record = { dataset, epoch: h.epoch, neg_elbo: h.neg_elbo, recon: h.recon, kl: h.kl, active: h.inactive.filter((o) => !o).length };
     state.epochs.push(record);
     const row = document.createElement('tr');
     const train = state.trainLoss.get(h.epoch);
@@ -204,7 +205,7 @@ export async function mountLab({ root, useModel }) {
       root.dataset.imagesPerSecond = String(Math.round(imagesPerSecond));
       redraw();
     } else if (data.event === 'heldout') {
-      recordEpoch(data.heldOut);
+      recordEpoch(data.heldOut, data.dataset);
       redraw({ heldOut: data.heldOut });
     } else if (data.event === 'stopped') {
       root.dataset.stopped = data.reason;
@@ -239,7 +240,7 @@ export async function mountLab({ root, useModel }) {
       root.dataset.resets = String(Number(root.dataset.resets ?? 0) + 1);
       return true;
     } catch (error) {
-      message(`Reset failed: ${error.message}`);
+      if (!closed) message(`Reset failed: ${error.message}`);
       return false;
     }
   }
@@ -247,9 +248,16 @@ export async function mountLab({ root, useModel }) {
   async function start(kind) {
     if (root.dataset.ready !== 'true' && !(await reset())) return;
     message('');
-    setRunning(true);
+    // The answer comes before the run's first event, and after the last event of a run that was stopping.
     await client.ask(kind);
+    setRunning(true);
   }
+
+  /** A listener that runs `action`; its failure is shown, unless the lab was closed meanwhile. */
+  const guarded = (action) => () =>
+    action().catch((error) => {
+      if (!closed) message(error.message);
+    });
 
   async function handOff() {
     const { bytes } = await client.ask('export');
@@ -282,22 +290,23 @@ export async function mountLab({ root, useModel }) {
         await client.ask('set', { key, text });
         showErrors([]);
       } catch (error) {
-        showErrors([{ key, message: error.message }]);
+        if (!closed) showErrors([{ key, message: error.message }]);
       }
     });
   }
-  $('lab-dataset').addEventListener('change', async () => {
+  // The worker answers a pause once its training loop has stopped, so no event of the old run follows.
+  $('lab-dataset').addEventListener('change', guarded(async () => {
     await client.ask('pause');
     root.dataset.ready = 'false';
     await reset();
-  });
-  $('lab-train').addEventListener('click', () => start('train'));
-  $('lab-step').addEventListener('click', () => start('step'));
-  $('lab-pause').addEventListener('click', () => client.ask('pause'));
-  $('lab-reset').addEventListener('click', async () => {
+  }));
+  $('lab-train').addEventListener('click', guarded(() => start('train')));
+  $('lab-step').addEventListener('click', guarded(() => start('step')));
+  $('lab-pause').addEventListener('click', guarded(() => client.ask('pause')));
+  $('lab-reset').addEventListener('click', guarded(async () => {
     await client.ask('pause');
     await reset();
-  });
+  }));
   $('lab-use').addEventListener('click', async () => {
     try {
       const { name, bytes } = await handOff();
@@ -323,6 +332,7 @@ export async function mountLab({ root, useModel }) {
   return {
     state,
     close() {
+      closed = true;
       client.stop();
       root.dataset.status = 'closed';
     },
