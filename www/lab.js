@@ -18,6 +18,9 @@ const DATASETS = [
 
 const IMAGE_SIDE = 28;
 
+/** The views are drawn at most this often while training (ms). */
+const DRAW_MS = 250;
+
 function formatSeconds(s) {
   if (!Number.isFinite(s)) return '';
   return s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
@@ -150,19 +153,30 @@ export async function mountLab({ root, useModel }) {
     $('lab-download').disabled = running || !model;
   }
 
-  // Drawing waits for the next frame, once per frame, so that a burst of events never stacks up work.
-  let pending = null;
-  function redraw({ heldOut = null } = {}) {
-    const first = !pending;
-    pending ??= { heldOut: null };
-    if (heldOut) pending.heldOut = heldOut;
-    if (!first) return;
-    requestAnimationFrame(() => {
-      const { heldOut: latest } = pending;
-      pending = null;
-      if (latest) drawHeldOut(latest);
-      drawCurves($('lab-curves'), state.epochs, state.running);
-    });
+  // The views are drawn in an animation frame at most every DRAW_MS, whatever the rate of events:
+  // each drawing shows the latest progress and held-out figures, so work never stacks up.
+  let pending = null; // what the next drawing shows: { progress, heldOut }
+  let lastDraw = -Infinity;
+  function draw() {
+    if (!pending) return;
+    const { progress, heldOut } = pending;
+    pending = null;
+    lastDraw = performance.now();
+    if (progress) showProgress(progress);
+    if (heldOut) drawHeldOut(heldOut);
+    drawCurves($('lab-curves'), state.epochs, state.running);
+  }
+  function redraw(what) {
+    const scheduled = pending !== null;
+    pending = { ...pending, ...what };
+    if (!scheduled) setTimeout(() => requestAnimationFrame(draw), Math.max(0, lastDraw + DRAW_MS - performance.now()));
+  }
+
+  function showProgress({ report, imagesPerSecond, secondsLeft }) {
+    const base = report.epoch + (report.batch === 0 ? 0 : report.batch / report.batches);
+    const planned = Number(fields().epochs);
+    $('lab-progress').value = Math.min(1, base / planned);
+    $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s \u00b7 ${formatSeconds(secondsLeft)} left`;
   }
 
   function drawHeldOut(h) {
@@ -194,20 +208,18 @@ export async function mountLab({ root, useModel }) {
 
   function onEvent(data) {
     if (data.event === 'progress') {
-      const { report, imagesPerSecond, secondsLeft } = data;
+      const { report, imagesPerSecond } = data;
       const base = report.epoch + (report.batch === 0 ? 0 : report.batch / report.batches);
       const per = report.batch_losses.length;
       report.batch_losses.forEach((loss, i) => state.running.push({ x: base - (per - 1 - i) / report.batches, loss }));
       if (report.epoch_loss !== null) state.trainLoss.set(report.epoch, report.epoch_loss);
-      const planned = Number(fields().epochs);
-      $('lab-progress').value = Math.min(1, base / planned);
-      $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s \u00b7 ${formatSeconds(secondsLeft)} left`;
       root.dataset.imagesPerSecond = String(Math.round(imagesPerSecond));
-      redraw();
+      redraw({ progress: data });
     } else if (data.event === 'heldout') {
       recordEpoch(data.heldOut, data.dataset);
       redraw({ heldOut: data.heldOut });
     } else if (data.event === 'stopped') {
+      draw(); // the run's last figures, before the page says it stopped
       root.dataset.stopped = data.reason;
       if (data.reason === 'diverged') message(`Training stopped: ${data.message}. The weights of the last good step are kept; lower the learning rate, then Train, or Reset.`);
       else if (data.reason === 'error') message(`Training stopped: ${data.message}`);
@@ -220,6 +232,7 @@ export async function mountLab({ root, useModel }) {
     if (!showErrors(await client.ask('check', { fields: fields() }))) return false;
     setRunning(false);
     message('');
+    pending = null; // the old run's figures are not drawn
     Object.assign(state, { epochs: [], running: [], trainLoss: new Map(), last: null });
     $('lab-table').replaceChildren();
     root.dataset.epochs = '0';
@@ -232,7 +245,8 @@ export async function mountLab({ root, useModel }) {
       state.fileName = `lab-${out.dataset}-beta${settings.beta}-seed${settings.seed}.safetensors`;
       root.dataset.served = String(out.served ?? '');
       state.last = out.heldOut;
-      redraw({ heldOut: out.heldOut });
+      pending = { heldOut: out.heldOut };
+      draw();
       $('lab-progress').value = 0;
       $('lab-progress-text').textContent = `a new model on ${out.dataset}; press Train`;
       root.dataset.ready = 'true';
@@ -333,6 +347,7 @@ export async function mountLab({ root, useModel }) {
     state,
     close() {
       closed = true;
+      pending = null;
       client.stop();
       root.dataset.status = 'closed';
     },
