@@ -87,6 +87,14 @@ function workerEnded(worker, ms) {
   });
 }
 
+/** Waits until a lab mounted after a close has its first model (closing left the status "closed"). */
+function labMountedAgain(page) {
+  return page.waitForFunction(() => {
+    const { status, ready } = document.getElementById('lab-root').dataset;
+    return status === 'idle' && ready === 'true';
+  }, null, { timeout: 30_000 });
+}
+
 /** Presses Train and waits until `epochs` epochs are reported. */
 async function trainUntilEpoch(page, epochs) {
   await lab(page).getByRole('button', { name: 'Train', exact: true }).click();
@@ -296,8 +304,7 @@ test('closing the lab while it trains ends its worker; nothing more is reported,
 
   // Opened again: a new worker, a new model, and it trains.
   await page.click('#lab-open summary');
-  await page.waitForFunction(() => window.explorer.lab);
-  await page.waitForFunction(async () => (await window.explorer.lab).state && document.getElementById('lab-root').dataset.status === 'idle');
+  await labMountedAgain(page);
   assert.equal(labWorkers(page).length, 1);
   assert.deepEqual(await reported(page), { epochs: 0, running: 0, progress: 'a new model on digits; press Train', rows: 0 });
   await resetWith(page, { ...SMALL, epochs: 1 });
@@ -325,10 +332,7 @@ test('closing the lab while it loads, then opening it again, leaves one worker a
   await page.click('#lab-open summary');
   release();
   await ended;
-  await page.waitForFunction(async () => {
-    const mounted = await window.explorer.lab;
-    return mounted?.state && document.getElementById('lab-root').dataset.ready === 'true';
-  }, null, { timeout: 30_000 });
+  await labMountedAgain(page);
   assert.equal(labWorkers(page).length, 1);
   await resetWith(page, { ...SMALL, epochs: 1 });
   assert.equal(await runUntilStopped(page, 'Step'), 'step');
