@@ -1,7 +1,7 @@
 // The lab's live views, each drawn from plain data: the curves, the KL bars, the class map and the
 // image strips. Colours of classes come from palette.js, as on the explorer's map.
 
-import { drawClassMarker } from './palette.js';
+import { drawClassMarkers } from './palette.js';
 import { drawIntensities, tileIntensities } from './image-view.js';
 
 /** The curves' series: key in an epoch record, label and colour. */
@@ -103,11 +103,13 @@ export function drawClassMap(canvas, mu, labels, latent, axes) {
   context.moveTo(0, height / 2);
   context.lineTo(width, height / 2);
   context.stroke();
+  // One path per class: ten fills and strokes instead of one per encoding.
+  const byClass = new Map();
   for (let i = 0; i < labels.length; i++) {
-    const px = ((mu[i * latent + a] + span) / (2 * span)) * width;
-    const py = (1 - (mu[i * latent + b] + span) / (2 * span)) * height;
-    drawClassMarker(context, labels[i], px, py, 3);
+    if (!byClass.has(labels[i])) byClass.set(labels[i], []);
+    byClass.get(labels[i]).push(((mu[i * latent + a] + span) / (2 * span)) * width, (1 - (mu[i * latent + b] + span) / (2 * span)) * height);
   }
+  for (const [label, points] of [...byClass].sort((x, y) => x[0] - y[0])) drawClassMarkers(context, label, points, 3);
   context.fillStyle = '#222';
   context.font = '11px sans-serif';
   context.fillText(`z${a} \u2192`, width - 34, height / 2 - 4);

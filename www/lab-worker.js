@@ -3,7 +3,7 @@
 // yielding between slices so that Pause, a new β or a new learning rate arrive at once.
 //
 // Requests { id, kind, args } get { id, result } or { id, error }; while training it also posts
-// { event: 'progress' | 'heldout' | 'stopped', ... }.
+// { event: 'progress' | 'heldout', dataset, ... } and, once the loop has stopped, { event: 'stopped', reason }.
 
 /** Aim for slices of about this long, so that a pause waits at most about one slice. */
 const SLICE_MS = 80;
@@ -11,6 +11,8 @@ const SLICE_MS = 80;
 let bindingsPromise = null;
 let lab = null;
 let running = false;
+let loopDone = Promise.resolve(); // settles when the current training loop has stopped
+let requests = 0; // counts Train, Step, Pause and Reset requests: a later one cancels a waiting Train
 let planned = 0; // epochs the settings plan: Train stops there
 let epochsDone = 0;
 let batchMs = 0; // a running estimate of one batch's time
@@ -47,9 +49,30 @@ function post(message, transfer = []) {
 
 const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** Clears `running` and waits until the training loop has stopped (its "stopped" event is posted by then). */
+async function stopTraining() {
+  requests++;
+  running = false;
+  await loopDone;
+}
+
+/**
+ * Starts the training loop unless it runs; a loop that is stopping is waited for first. The new loop
+ * starts after this request's answer is posted, so the page hears of it before any of its events.
+ */
+async function startTraining(oneEpoch) {
+  if (!lab) throw new Error('no model yet: press Reset');
+  if (running) return {};
+  const ticket = ++requests;
+  await loopDone;
+  if (running || ticket !== requests) return {};
+  running = true;
+  loopDone = yieldToMessages().then(() => trainLoop(oneEpoch));
+  return {};
+}
+
 /** Trains until paused, until the planned epochs are done, or (`oneEpoch`) to the end of this epoch. */
 async function trainLoop(oneEpoch) {
-  running = true;
   let stopped = { reason: 'paused' };
   if (!oneEpoch && epochsDone >= planned) {
     running = false;
@@ -72,14 +95,16 @@ async function trainLoop(oneEpoch) {
     const done = report.batch_losses.length;
     batchMs = batchMs ? 0.7 * batchMs + (0.3 * ms) / done : ms / done;
     const epochsLeft = Math.max(0, planned - report.epoch - report.batch / report.batches);
+    const dataset = lab.dataset();
     post({
       event: 'progress',
+      dataset,
       report,
       imagesPerSecond: (1000 * report.images) / ms,
       secondsLeft: (epochsLeft * report.batches * batchMs) / 1000,
     });
     if (report.batch === 0) {
-      post({ event: 'heldout', heldOut: JSON.parse(lab.held_out()) });
+      post({ event: 'heldout', dataset, heldOut: JSON.parse(lab.held_out()) });
       if (oneEpoch || report.epoch >= planned) {
         stopped = { reason: oneEpoch ? 'step' : 'done' };
         break;
@@ -106,7 +131,7 @@ const handlers = {
 
   /** A new model (Reset): the dataset is downloaded the first time it is asked for. */
   async reset({ dataset, fields }) {
-    running = false;
+    await stopTraining();
     const loaded = await bindings();
     const { bytes, served } = await pack(dataset);
     lab?.free();
@@ -119,19 +144,16 @@ const handlers = {
   },
 
   train() {
-    if (!lab) throw new Error('no model yet: press Reset');
-    if (!running) trainLoop(false);
-    return {};
+    return startTraining(false);
   },
 
   step() {
-    if (!lab) throw new Error('no model yet: press Reset');
-    if (!running) trainLoop(true);
-    return {};
+    return startTraining(true);
   },
 
-  pause() {
-    running = false;
+  /** Resolves once training has stopped, so that no event of this run follows the answer. */
+  async pause() {
+    await stopTraining();
     return {};
   },
 

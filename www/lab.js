@@ -18,6 +18,9 @@ const DATASETS = [
 
 const IMAGE_SIDE = 28;
 
+/** The views are drawn at most this often while training (ms). */
+const DRAW_MS = 250;
+
 function formatSeconds(s) {
   if (!Number.isFinite(s)) return '';
   return s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
@@ -116,6 +119,7 @@ export async function mountLab({ root, useModel }) {
   const state = { epochs: [], running: [], trainLoss: new Map(), last: null, dataset: null, fileName: null, status: 'idle' };
   let client = null;
   let limits = null;
+  let closed = false;
   const $ = (id) => root.querySelector(`#${id}`);
   const message = (text) => ($('lab-message').textContent = text);
 
@@ -149,19 +153,30 @@ export async function mountLab({ root, useModel }) {
     $('lab-download').disabled = running || !model;
   }
 
-  // Drawing waits for the next frame, once per frame, so that a burst of events never stacks up work.
-  let pending = null;
-  function redraw({ heldOut = null } = {}) {
-    const first = !pending;
-    pending ??= { heldOut: null };
-    if (heldOut) pending.heldOut = heldOut;
-    if (!first) return;
-    requestAnimationFrame(() => {
-      const { heldOut: latest } = pending;
-      pending = null;
-      if (latest) drawHeldOut(latest);
-      drawCurves($('lab-curves'), state.epochs, state.running);
-    });
+  // The views are drawn in an animation frame at most every DRAW_MS, whatever the rate of events:
+  // each drawing shows the latest progress and held-out figures, so work never stacks up.
+  let pending = null; // what the next drawing shows: { progress, heldOut }
+  let lastDraw = -Infinity;
+  function draw() {
+    if (!pending) return;
+    const { progress, heldOut } = pending;
+    pending = null;
+    lastDraw = performance.now();
+    if (progress) showProgress(progress);
+    if (heldOut) drawHeldOut(heldOut);
+    drawCurves($('lab-curves'), state.epochs, state.running);
+  }
+  function redraw(what) {
+    const scheduled = pending !== null;
+    pending = { ...pending, ...what };
+    if (!scheduled) setTimeout(() => requestAnimationFrame(draw), Math.max(0, lastDraw + DRAW_MS - performance.now()));
+  }
+
+  function showProgress({ report, imagesPerSecond, secondsLeft }) {
+    const base = report.epoch + (report.batch === 0 ? 0 : report.batch / report.batches);
+    const planned = Number(fields().epochs);
+    $('lab-progress').value = Math.min(1, base / planned);
+    $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s \u00b7 ${formatSeconds(secondsLeft)} left`;
   }
 
   function drawHeldOut(h) {
@@ -179,9 +194,9 @@ export async function mountLab({ root, useModel }) {
     drawStrip($('lab-prior'), h.prior_samples, h.prior_samples.length / (IMAGE_SIDE * IMAGE_SIDE), IMAGE_SIDE, IMAGE_SIDE);
   }
 
-  function recordEpoch(h) {
+  function recordEpoch(h, dataset) {
     state.last = h;
-    const record = { epoch: h.epoch, neg_elbo: h.neg_elbo, recon: h.recon, kl: h.kl, active: h.inactive.filter((o) => !o).length };
+    const record = { dataset, epoch: h.epoch, neg_elbo: h.neg_elbo, recon: h.recon, kl: h.kl, active: h.inactive.filter((o) => !o).length };
     state.epochs.push(record);
     const row = document.createElement('tr');
     const train = state.trainLoss.get(h.epoch);
@@ -193,20 +208,18 @@ export async function mountLab({ root, useModel }) {
 
   function onEvent(data) {
     if (data.event === 'progress') {
-      const { report, imagesPerSecond, secondsLeft } = data;
+      const { report, imagesPerSecond } = data;
       const base = report.epoch + (report.batch === 0 ? 0 : report.batch / report.batches);
       const per = report.batch_losses.length;
       report.batch_losses.forEach((loss, i) => state.running.push({ x: base - (per - 1 - i) / report.batches, loss }));
       if (report.epoch_loss !== null) state.trainLoss.set(report.epoch, report.epoch_loss);
-      const planned = Number(fields().epochs);
-      $('lab-progress').value = Math.min(1, base / planned);
-      $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s \u00b7 ${formatSeconds(secondsLeft)} left`;
       root.dataset.imagesPerSecond = String(Math.round(imagesPerSecond));
-      redraw();
+      redraw({ progress: data });
     } else if (data.event === 'heldout') {
-      recordEpoch(data.heldOut);
+      recordEpoch(data.heldOut, data.dataset);
       redraw({ heldOut: data.heldOut });
     } else if (data.event === 'stopped') {
+      draw(); // the run's last figures, before the page says it stopped
       root.dataset.stopped = data.reason;
       if (data.reason === 'diverged') message(`Training stopped: ${data.message}. The weights of the last good step are kept; lower the learning rate, then Train, or Reset.`);
       else if (data.reason === 'error') message(`Training stopped: ${data.message}`);
@@ -219,6 +232,7 @@ export async function mountLab({ root, useModel }) {
     if (!showErrors(await client.ask('check', { fields: fields() }))) return false;
     setRunning(false);
     message('');
+    pending = null; // the old run's figures are not drawn
     Object.assign(state, { epochs: [], running: [], trainLoss: new Map(), last: null });
     $('lab-table').replaceChildren();
     root.dataset.epochs = '0';
@@ -231,7 +245,8 @@ export async function mountLab({ root, useModel }) {
       state.fileName = `lab-${out.dataset}-beta${settings.beta}-seed${settings.seed}.safetensors`;
       root.dataset.served = String(out.served ?? '');
       state.last = out.heldOut;
-      redraw({ heldOut: out.heldOut });
+      pending = { heldOut: out.heldOut };
+      draw();
       $('lab-progress').value = 0;
       $('lab-progress-text').textContent = `a new model on ${out.dataset}; press Train`;
       root.dataset.ready = 'true';
@@ -239,7 +254,7 @@ export async function mountLab({ root, useModel }) {
       root.dataset.resets = String(Number(root.dataset.resets ?? 0) + 1);
       return true;
     } catch (error) {
-      message(`Reset failed: ${error.message}`);
+      if (!closed) message(`Reset failed: ${error.message}`);
       return false;
     }
   }
@@ -247,9 +262,16 @@ export async function mountLab({ root, useModel }) {
   async function start(kind) {
     if (root.dataset.ready !== 'true' && !(await reset())) return;
     message('');
-    setRunning(true);
+    // The answer comes before the run's first event, and after the last event of a run that was stopping.
     await client.ask(kind);
+    setRunning(true);
   }
+
+  /** A listener that runs `action`; its failure is shown, unless the lab was closed meanwhile. */
+  const guarded = (action) => () =>
+    action().catch((error) => {
+      if (!closed) message(error.message);
+    });
 
   async function handOff() {
     const { bytes } = await client.ask('export');
@@ -282,22 +304,23 @@ export async function mountLab({ root, useModel }) {
         await client.ask('set', { key, text });
         showErrors([]);
       } catch (error) {
-        showErrors([{ key, message: error.message }]);
+        if (!closed) showErrors([{ key, message: error.message }]);
       }
     });
   }
-  $('lab-dataset').addEventListener('change', async () => {
+  // The worker answers a pause once its training loop has stopped, so no event of the old run follows.
+  $('lab-dataset').addEventListener('change', guarded(async () => {
     await client.ask('pause');
     root.dataset.ready = 'false';
     await reset();
-  });
-  $('lab-train').addEventListener('click', () => start('train'));
-  $('lab-step').addEventListener('click', () => start('step'));
-  $('lab-pause').addEventListener('click', () => client.ask('pause'));
-  $('lab-reset').addEventListener('click', async () => {
+  }));
+  $('lab-train').addEventListener('click', guarded(() => start('train')));
+  $('lab-step').addEventListener('click', guarded(() => start('step')));
+  $('lab-pause').addEventListener('click', guarded(() => client.ask('pause')));
+  $('lab-reset').addEventListener('click', guarded(async () => {
     await client.ask('pause');
     await reset();
-  });
+  }));
   $('lab-use').addEventListener('click', async () => {
     try {
       const { name, bytes } = await handOff();
@@ -323,6 +346,8 @@ export async function mountLab({ root, useModel }) {
   return {
     state,
     close() {
+      closed = true;
+      pending = null;
       client.stop();
       root.dataset.status = 'closed';
     },

@@ -246,15 +246,18 @@ window.addEventListener('hashchange', () => {
 window.explorer = { store, decoder };
 
 // The β-VAE lab loads its module, worker, wasm build (www/pkg-lab) and dataset only when opened;
-// closing it stops its worker.
-$('lab-open').addEventListener('toggle', async ({ target }) => {
+// closing it ends its worker. A lab opened again mounts only once the last one is closed.
+let labClosed = Promise.resolve();
+$('lab-open').addEventListener('toggle', ({ target }) => {
   if (target.open && !window.explorer.lab) {
     const useModel = ({ name, bytes }) => picker.loadOwn(name, bytes);
-    window.explorer.lab = import('./lab.js').then(({ mountLab }) => mountLab({ root: $('lab-root'), useModel }));
+    window.explorer.lab = labClosed
+      .then(() => import('./lab.js'))
+      .then(({ mountLab }) => mountLab({ root: $('lab-root'), useModel }));
+    window.explorer.lab.catch((error) => showMessage(`The lab failed to start: ${error.message}`));
   } else if (!target.open && window.explorer.lab) {
-    const closing = window.explorer.lab;
+    labClosed = window.explorer.lab.then((lab) => lab.close(), () => {});
     window.explorer.lab = null;
-    (await closing).close();
   }
 });
 

@@ -43,11 +43,11 @@ const OUTLINES = {
   cross: PLUS.map(([x, y]) => [(x - y) * Math.SQRT1_2, (x + y) * Math.SQRT1_2]),
 };
 
-/** Traces one shape of radius r about (x, y) as the context's current path. */
+/** Adds one shape of radius r about (x, y) to the context's current path. */
 function tracePath(context, shape, x, y, r) {
-  context.beginPath();
   const outline = OUTLINES[shape];
   if (!outline) {
+    context.moveTo(x + r, y);
     context.arc(x, y, r, 0, 2 * Math.PI);
     return;
   }
@@ -55,12 +55,22 @@ function tracePath(context, shape, x, y, r) {
   context.closePath();
 }
 
-/** Draws class `label`'s marker (its colour and shape, outlined) at (x, y), r canvas pixels from the centre. */
-export function drawClassMarker(context, label, x, y, r) {
-  tracePath(context, classShape(label), x, y, r);
+/**
+ * Draws class `label`'s markers (its colour and shape, outlined) at `points` ([x0, y0, x1, y1, ...]),
+ * r canvas pixels from each centre, as one path: one fill and one stroke however many there are.
+ */
+export function drawClassMarkers(context, label, points, r) {
+  const shape = classShape(label);
+  context.beginPath();
+  for (let i = 0; i + 1 < points.length; i += 2) tracePath(context, shape, points[i], points[i + 1], r);
   context.fillStyle = classColour(label);
   context.fill();
   context.lineWidth = Math.max(0.6, r / 5);
   context.strokeStyle = OUTLINE;
   context.stroke();
+}
+
+/** Draws class `label`'s marker at (x, y), r canvas pixels from the centre. */
+export function drawClassMarker(context, label, x, y, r) {
+  drawClassMarkers(context, label, [x, y], r);
 }

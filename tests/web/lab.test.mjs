@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { ROOT, canvasGray, useServerAndBrowser, openExplorer } from './harness.mjs';
 
 const session = useServerAndBrowser();
 const EVAL = join(ROOT, 'target', 'release', 'eval');
@@ -73,6 +73,57 @@ function inkedPixels(page, selector) {
 
 const SMALL = { 'hidden width': 64, 'latent dims': 8, 'batch size': 128, seed: 7 };
 
+/** The page's lab workers (www/lab-worker.js) that are still alive. */
+const labWorkers = (page) => page.workers().filter((w) => new URL(w.url()).pathname === '/www/lab-worker.js');
+
+/** Resolves when `worker` has ended; fails after `ms`. */
+function workerEnded(worker, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the lab worker still runs ${ms} ms after closing`)), ms);
+    worker.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Waits until a lab mounted after a close has its first model (closing left the status "closed"). */
+function labMountedAgain(page) {
+  return page.waitForFunction(() => {
+    const { status, ready } = document.getElementById('lab-root').dataset;
+    return status === 'idle' && ready === 'true';
+  }, null, { timeout: 30_000 });
+}
+
+/** Presses Train and waits until `epochs` epochs are reported. */
+async function trainUntilEpoch(page, epochs) {
+  await lab(page).getByRole('button', { name: 'Train', exact: true }).click();
+  await page.waitForFunction((n) => Number(document.getElementById('lab-root').dataset.epochs) >= n, epochs, { timeout: 60_000 });
+}
+
+/** What the lab (or, once closed, `window.closedLab`) has reported: epochs and running losses counted, the progress line, the table's rows. */
+function reported(page) {
+  return page.evaluate(async () => {
+    const { state } = (await window.explorer.lab) ?? window.closedLab;
+    const root = document.getElementById('lab-root');
+    return {
+      epochs: state.epochs.length,
+      running: state.running.length,
+      progress: root.querySelector('#lab-progress-text').textContent,
+      rows: root.querySelectorAll('#lab-table tr').length,
+    };
+  });
+}
+
+/** Moves latent slider z3 and waits until the explorer's grid is decoded again. */
+async function explorerDecodes(page) {
+  const serial = () => page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial));
+  const before = await serial();
+  const slider = page.getByRole('slider', { name: 'z3', exact: true });
+  await slider.fill(String(Number(await slider.inputValue()) === 1 ? -1 : 1));
+  await page.waitForFunction((n) => Number(document.getElementById('grid-canvas').dataset.serial) > n, before);
+}
+
 test('training in the page lowers the held-out -ELBO, and the curves, KL bars and map show it', async () => {
   const { page, errors } = await openLab();
   await resetWith(page, { ...SMALL, epochs: 3 });
@@ -135,6 +186,30 @@ test('the same seed gives the same first epoch, and pause then train equals an u
   const resumed = await labState(page);
   assert.deepEqual(resumed.running, whole.running);
   assert.deepEqual(resumed.epochs, whole.epochs);
+  await page.close();
+});
+
+test('Pause then Train at once leaves one run: it ends done, with each batch trained once', async () => {
+  const { page, errors } = await openLab();
+  await resetWith(page, { ...SMALL, epochs: 2 });
+  await page.evaluate(() => delete document.getElementById('lab-root').dataset.stopped);
+  await lab(page).getByRole('button', { name: 'Train', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('lab-progress').value > 0.2);
+  await page.evaluate(() => {
+    document.getElementById('lab-pause').click();
+    document.getElementById('lab-train').disabled = false; // pressed before the page hears of the pause
+    document.getElementById('lab-train').click();
+  });
+  await page.waitForFunction(() => document.getElementById('lab-root').dataset.stopped === 'done', null, { timeout: 60_000 });
+  await page.waitForTimeout(500); // a second loop, if there were one, would report after the first
+  const root = await page.evaluate(() => ({ ...document.getElementById('lab-root').dataset }));
+  assert.equal(root.stopped, 'done');
+  assert.equal(root.status, 'idle');
+  const { epochs, running } = await labState(page);
+  assert.deepEqual(epochs.map((e) => e.epoch), [1, 2]);
+  const perEpoch = Number((await page.locator('#lab-progress-text').textContent()).match(/batch \d+ of (\d+)/)[1]);
+  assert.equal(running.length, 2 * perEpoch);
+  assert.deepEqual(errors, []);
   await page.close();
 });
 
@@ -207,4 +282,89 @@ test('the lab trains on its own build, www/pkg-lab; the explorer\'s builds carry
     assert.ok(!exports[build].includes('Lab') && !exports[build].includes('labLimits'), `${build}: ${exports[build].join()}`);
   }
   await context.close();
+});
+
+test('closing the lab while it trains ends its worker; nothing more is reported, the explorer decodes, the lab opens again', async () => {
+  const { page, errors } = await openLab();
+  await resetWith(page, { ...SMALL, epochs: 50 });
+  await trainUntilEpoch(page, 1);
+  const [worker] = labWorkers(page);
+  assert.ok(worker, 'the lab runs in its own worker');
+  const ended = workerEnded(worker, 5_000);
+  assert.equal(await page.evaluate(() => document.getElementById('lab-root').dataset.status), 'training');
+  await page.evaluate(async () => (window.closedLab = await window.explorer.lab));
+  await page.click('#lab-open summary');
+  await ended;
+  assert.equal(await page.evaluate(() => document.getElementById('lab-root').dataset.status), 'closed');
+  assert.equal(labWorkers(page).length, 0);
+  const atClose = await reported(page);
+  await page.waitForTimeout(1_500);
+  assert.deepEqual(await reported(page), atClose, 'no progress or epoch after the lab was closed');
+  await explorerDecodes(page);
+
+  // Opened again: a new worker, a new model, and it trains.
+  await page.click('#lab-open summary');
+  await labMountedAgain(page);
+  assert.equal(labWorkers(page).length, 1);
+  assert.deepEqual(await reported(page), { epochs: 0, running: 0, progress: 'a new model on digits; press Train', rows: 0 });
+  await resetWith(page, { ...SMALL, epochs: 1 });
+  assert.equal(await runUntilStopped(page, 'Step'), 'step');
+  assert.equal((await reported(page)).epochs, 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('closing the lab while it loads, then opening it again, leaves one worker and a lab that trains', async () => {
+  const context = await session.browser.newContext();
+  // Hold the digits pack until the lab has been closed, so that closing falls in the middle of loading.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await context.route('**/lab-data/digits.safetensors.gz', async (route) => {
+    await held;
+    await route.continue();
+  });
+  const { page, errors } = await openExplorer(context, session.server.url);
+  await page.click('#lab-open summary');
+  await page.waitForFunction(() => document.getElementById('lab-progress-text')?.textContent.startsWith('loading digits'));
+  const [first] = labWorkers(page);
+  const ended = workerEnded(first, 10_000);
+  await page.click('#lab-open summary');
+  await page.click('#lab-open summary');
+  release();
+  await ended;
+  await labMountedAgain(page);
+  assert.equal(labWorkers(page).length, 1);
+  await resetWith(page, { ...SMALL, epochs: 1 });
+  assert.equal(await runUntilStopped(page, 'Step'), 'step');
+  assert.equal((await reported(page)).epochs, 1);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('switching datasets while training stops the old run: no digits epoch after it, and the fashion views come up', async () => {
+  const { page, errors } = await openLab();
+  await resetWith(page, { ...SMALL, epochs: 50 });
+  await trainUntilEpoch(page, 1);
+  const digitsOriginals = await canvasGray(page, '#lab-originals');
+  const resets = await page.evaluate(() => Number(document.getElementById('lab-root').dataset.resets));
+  await lab(page).getByLabel('dataset', { exact: true }).selectOption('fashion');
+  await page.waitForFunction((n) => Number(document.getElementById('lab-root').dataset.resets) > n, resets, { timeout: 30_000 });
+  const root = await page.evaluate(() => ({ ...document.getElementById('lab-root').dataset }));
+  assert.equal(root.stopped, 'paused', 'the digits run reported that it stopped');
+  assert.equal(root.status, 'idle');
+  assert.ok(await lab(page).getByRole('button', { name: 'Train', exact: true }).isEnabled());
+  assert.equal(await page.evaluate(async () => (await window.explorer.lab).state.dataset), 'fashion');
+  // Nothing of the digits run comes after the switch.
+  await page.waitForTimeout(1_500);
+  assert.deepEqual(await reported(page), { epochs: 0, running: 0, progress: 'a new model on fashion; press Train', rows: 0 });
+  // The views show the fashion model's held-out images.
+  const fashionOriginals = await canvasGray(page, '#lab-originals');
+  const changed = fashionOriginals.gray.filter((v, i) => Math.abs(v - digitsOriginals.gray[i]) > 64).length;
+  assert.ok(changed > fashionOriginals.gray.length / 10, `${changed} of ${fashionOriginals.gray.length} pixels of the held-out strip changed`);
+  // Training now runs on fashion, and every epoch reported is a fashion epoch.
+  assert.equal(await runUntilStopped(page, 'Step'), 'step');
+  const { epochs } = await labState(page);
+  assert.deepEqual(epochs.map((e) => [e.dataset, e.epoch]), [['fashion', 1]]);
+  assert.deepEqual(errors, []);
+  await page.close();
 });

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use candle_core::{bail, CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
 
-use super::{f32_data, f32_data_mut, with_f32_mut};
+use super::{f32_data, f32_data_mut, with_f32, with_f32_mut};
 /// A copy of the optimizer's variables, moments and step count, to go back to (`Adam::rewind`).
 #[derive(Debug, Clone, Default)]
 pub struct AdamSnapshot {
@@ -212,8 +212,10 @@ impl Adam {
         let tensors: Vec<&Tensor> = tensors.chain(&self.m).chain(&self.v).collect();
         snapshot.values.resize_with(tensors.len(), Vec::new);
         for (t, buf) in tensors.into_iter().zip(&mut snapshot.values) {
-            buf.clear();
-            buf.extend(t.flatten_all()?.to_vec1::<f32>()?);
+            with_f32(t, |data| {
+                buf.clear();
+                buf.extend_from_slice(data);
+            })?;
         }
         snapshot.step = self.step;
         Ok(())

@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use candle_core::{bail, CpuStorage, InplaceOp1, Layout, Result, Tensor};
+use candle_core::{bail, CpuStorage, InplaceOp1, Layout, Result, Storage, Tensor};
 
 #[macro_use]
 mod simd;
@@ -92,6 +92,15 @@ fn with_f32_mut(t: &Tensor, f: impl FnOnce(&mut [f32]) -> Result<()>) -> Result<
         }
     }
     t.inplace_op1(&Op(RefCell::new(Some(f))))
+}
+
+/// Runs `f` on a contiguous f32 tensor's data where it lies (no copy).
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        bail!("with-f32: expected a CPU tensor")
+    };
+    Ok(f(f32_data(cpu, layout, "with-f32")?))
 }
 
 /// Sums `parts` (each `n` long) element-wise, in order.
