@@ -22,16 +22,24 @@ const TOUCH_TARGET = 44;
 const open = ({ width, height, touch }, options = {}) =>
   openInContext(session.browser, session.server.url, { viewport: { width, height }, touch, ...options });
 
-/** Every element's right edge, the page's scroll width, and where the first screen's parts are. */
+/** Every element's visible right edge, the page's scroll width, and where the first screen's parts are. */
 function measureLayout(page) {
   return page.evaluate(() => {
     const box = (selector) => {
       const r = document.querySelector(selector).getBoundingClientRect();
       return { left: r.left, right: r.right, top: r.top + scrollY, bottom: r.bottom + scrollY };
     };
+    // Inside a box that scrolls or clips sideways (a wide table's scroll region), what shows ends at its edge.
+    const visibleRight = (e) => {
+      let right = e.getBoundingClientRect().right;
+      for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+        if (getComputedStyle(a).overflowX !== 'visible') right = Math.min(right, a.getBoundingClientRect().right);
+      }
+      return right;
+    };
     const widest = [...document.querySelectorAll('body *')]
       .filter((e) => e.getClientRects().length)
-      .map((e) => ({ what: `${e.tagName.toLowerCase()}#${e.id}.${e.className}`, right: e.getBoundingClientRect().right }))
+      .map((e) => ({ what: `${e.tagName.toLowerCase()}#${e.id}.${e.className}`, right: visibleRight(e) }))
       .sort((a, b) => b.right - a.right)[0];
     return {
       scrollWidth: document.documentElement.scrollWidth,
