@@ -7,4 +7,5 @@ pub mod budget;
 pub mod grid;
 #[cfg(all(target_arch = "wasm32", feature = "lab"))]
 pub mod lab;
+mod lanes;
 pub mod packed_decoder;
