@@ -13,6 +13,12 @@ pub const DATASET_KEY: &str = "lab_dataset";
 /// Most images a pack may hold per split (bounds memory for a careless or hostile file).
 pub const MAX_IMAGES: usize = 100_000;
 
+/// The metadata key giving the gray levels of the training images, written when they are fewer than 256.
+pub const TRAIN_LEVELS_KEY: &str = "train_levels";
+
+/// Most bytes a pack may take as served (gzip'd): the lab downloads it when opened, on school Wi-Fi.
+pub const MAX_SERVED_BYTES: usize = 2_500_000;
+
 /// Why a pack was refused.
 #[derive(Debug, thiserror::Error)]
 #[allow(missing_docs)] // each variant's message documents it
@@ -31,20 +37,31 @@ pub enum PackError {
 
 type Result<T> = std::result::Result<T, PackError>;
 
-/// A split's pixels as u8 (round(255 * p)), the form a pack stores.
-fn to_u8(pixels: &[f32]) -> Vec<u8> {
+/// A split's pixels as u8 at `levels` evenly spaced gray levels (2 to 256): the level nearest p, stored
+/// as round(255 * level / (levels - 1)); at 256 levels that is round(255 * p).
+fn to_u8(pixels: &[f32], levels: u16) -> Vec<u8> {
+    let top = f32::from(levels.clamp(2, 256) - 1);
     pixels
         .iter()
-        .map(|&p| (p * 255.0).round().clamp(0.0, 255.0) as u8)
+        .map(|&p| ((p.clamp(0.0, 1.0) * top).round() * 255.0 / top).round() as u8)
         .collect()
 }
 
-/// Writes `split` of dataset `kind` as an (uncompressed) pack.
-pub fn write(kind: DatasetKind, split: &Split) -> Result<Vec<u8>> {
+/// Writes `split` of dataset `kind` as an (uncompressed) pack, its training images at `train_levels`
+/// gray levels (256 keeps them exact; fewer compress better) and its test images exact.
+pub fn write(kind: DatasetKind, split: &Split, train_levels: u16) -> Result<Vec<u8>> {
+    if !(2..=256).contains(&train_levels) {
+        return Err(PackError::Malformed(format!(
+            "{train_levels} gray levels: expected 2 to 256"
+        )));
+    }
     let mut buffers = Vec::new();
-    for (name, set) in [("train", &split.train), ("test", &split.test)] {
+    for (name, set, levels) in [
+        ("train", &split.train, train_levels),
+        ("test", &split.test, 256),
+    ] {
         let shape = vec![set.len(), set.height, set.width];
-        buffers.push((format!("{name}.images"), shape, to_u8(&set.pixels)));
+        buffers.push((format!("{name}.images"), shape, to_u8(&set.pixels, levels)));
         buffers.push((
             format!("{name}.labels"),
             vec![set.len()],
@@ -59,7 +76,10 @@ pub fn write(kind: DatasetKind, split: &Split) -> Result<Vec<u8>> {
             Ok((name.clone(), view))
         })
         .collect::<Result<Vec<_>>>()?;
-    let meta = HashMap::from([(DATASET_KEY.to_string(), kind.name().to_string())]);
+    let mut meta = HashMap::from([(DATASET_KEY.to_string(), kind.name().to_string())]);
+    if train_levels < 256 {
+        meta.insert(TRAIN_LEVELS_KEY.to_string(), train_levels.to_string());
+    }
     safetensors::serialize(views, Some(meta)).map_err(|e| PackError::Safetensors(e.to_string()))
 }
 
@@ -147,11 +167,46 @@ mod tests {
             train: tiny(5, 7),
             test: tiny(2, 3),
         };
-        let bytes = write(DatasetKind::Fashion, &split).unwrap();
+        let bytes = write(DatasetKind::Fashion, &split, 256).unwrap();
         let (kind, back) = read(&bytes).unwrap();
         assert_eq!(kind, DatasetKind::Fashion);
         assert_eq!(back.train, split.train);
         assert_eq!(back.test, split.test);
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        assert!(!header
+            .metadata()
+            .as_ref()
+            .unwrap()
+            .contains_key(TRAIN_LEVELS_KEY));
+    }
+
+    #[test]
+    fn training_images_take_the_levels_asked_and_test_images_stay_exact() {
+        let split = Split {
+            train: tiny(40, 7),
+            test: tiny(20, 3),
+        };
+        let bytes = write(DatasetKind::Fashion, &split, 16).unwrap();
+        let (_, back) = read(&bytes).unwrap();
+        assert_eq!(back.test, split.test);
+        let mut levels = std::collections::BTreeSet::new();
+        for (&got, &was) in back.train.pixels.iter().zip(&split.train.pixels) {
+            let byte = (got * 255.0).round() as u8;
+            assert_eq!(byte % 17, 0, "{byte} is not one of 16 levels");
+            assert!(
+                (got - was).abs() <= 8.5 / 255.0 + 1e-6,
+                "{was} stored as {got}"
+            );
+            levels.insert(byte);
+        }
+        assert!(levels.len() > 8, "the images use only {levels:?}");
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let meta = header.metadata().clone().unwrap();
+        assert_eq!(meta.get(TRAIN_LEVELS_KEY).map(String::as_str), Some("16"));
+        let err = write(DatasetKind::Fashion, &split, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected 2 to 256"), "{err}");
     }
 
     #[test]
@@ -160,7 +215,7 @@ mod tests {
             train: tiny(5, 7),
             test: tiny(2, 3),
         };
-        let bytes = write(DatasetKind::Digits, &split).unwrap();
+        let bytes = write(DatasetKind::Digits, &split, 256).unwrap();
         let err = read(&bytes[..bytes.len() - 3]).unwrap_err().to_string();
         assert!(err.contains("not a safetensors file"), "{err}");
         let err = read(b"hello").unwrap_err().to_string();
@@ -169,7 +224,7 @@ mod tests {
             train: tiny(5, 7),
             test: tiny(0, 3),
         };
-        let err = read(&write(DatasetKind::Digits, &no_test).unwrap())
+        let err = read(&write(DatasetKind::Digits, &no_test, 256).unwrap())
             .unwrap_err()
             .to_string();
         assert!(err.contains("holds 0 images"), "{err}");

@@ -584,7 +584,7 @@ mod tests {
     fn eval_on_the_json_digits_is_within_a_nat_of_the_lab_on_the_pack() {
         let split = small_split();
         let (_, packed) = crate::core::pack::read(
-            &crate::core::pack::write(DatasetKind::Digits, &split).unwrap(),
+            &crate::core::pack::write(DatasetKind::Digits, &split, 256).unwrap(),
         )
         .unwrap();
         let settings = LabSettings::parse(&fields(&[("hidden", "64")])).unwrap();
