@@ -7,11 +7,15 @@
 // checks every runtime's output against a float64 reference and against this project's decoder to
 // 1e-4 before anything is timed. Per batch, rounds interleave the runtimes in rotating order; the
 // figure is the median over rounds of the mean ms per call, including reading the pixels back into JS.
-// The grid frame is the whole job behind one grid redraw: z values, decode, RGBA and putImageData.
-// This project's decoder runs in a module worker, as in the page (a rayon pool can only wait for its
-// threads off the main thread): its decode figures are timed in the worker, its grid frames on the
-// page, round trip included. The peers run on the page. Two page loads: every runtime on one thread,
-// then every runtime on all cores.
+// Each runtime runs in its own worker (this project's as in the page; a rayon pool can only wait for its
+// threads off the main thread), and the peers run on the page too, with the same set-up code
+// (tests/web/peer-runtimes.js). Two ways of timing, each the same for every runtime:
+//  - in its worker: the loop of calls runs inside each runtime's worker;
+//  - from the page: the peers on the page, ours from the page with the round trip to its worker (the
+//    page posts z, the worker decodes and transfers the pixels back).
+// A grid's tiles are the decode of its cells plus their RGBA tiling (ours fused in the kernel, the peers'
+// in tileGray: one 32-bit store per pixel, rows in order); a grid frame from the page adds the round trip and putImageData.
+// Two page loads: every runtime on one thread, then every runtime on all cores.
 // Prints figures; asserts nothing beyond the correctness checks, which stop the run.
 
 import { readFileSync } from 'node:fs';
@@ -44,6 +48,7 @@ const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'a
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 const SAFETENSORS_MODULE = readFileSync(join(ROOT, 'tests', 'web', 'safetensors.mjs'));
+const PEER_RUNTIMES = readFileSync(join(ROOT, 'tests', 'web', 'peer-runtimes.js'));
 
 /** Serves the peers' npm files, the ONNX model, the safetensors reader and a blank page under /bench/, with the isolation headers. */
 async function routeBench(page, origin) {
@@ -51,6 +56,8 @@ async function routeBench(page, origin) {
     const path = new URL(route.request().url()).pathname;
     const headers = { ...ISOLATION };
     if (path === '/bench/ours-worker.js') return route.fulfill({ body: OURS_WORKER, contentType: 'text/javascript', headers });
+    if (path === '/bench/peer-worker.js') return route.fulfill({ body: PEER_WORKER, contentType: 'text/javascript', headers });
+    if (path === '/bench/peer-runtimes.js') return route.fulfill({ body: PEER_RUNTIMES, contentType: 'text/javascript', headers });
     if (path === '/bench/page.html') return route.fulfill({ body: '<!doctype html><title>bench</title>', contentType: 'text/html', headers });
     if (path === '/bench/decoder.onnx') return route.fulfill({ body: onnx, contentType: 'application/octet-stream', headers });
     if (path === '/bench/safetensors.mjs') return route.fulfill({ body: SAFETENSORS_MODULE, contentType: 'text/javascript', headers });
@@ -65,11 +72,32 @@ async function routeBench(page, origin) {
   });
 }
 
-/** This project's decoder in a module worker: `init`, then `decode`, `time` (ms per call over reps) and `grid`. */
+/** The message protocol of every runtime's worker: `ask(op, args)` resolves to the worker's answer. */
+const WORKER_PROTOCOL = `
+self.onmessage = async ({ data: { id, op, args } }) => {
+  try {
+    const result = await ops[op](args);
+    self.postMessage({ id, result }, result?.buffer ? [result.buffer] : []);
+  } catch (error) {
+    self.postMessage({ id, error: String(error?.stack ?? error) });
+  }
+};
+/** ms per call over \`reps\` calls of \`run(r)\`, timed inside this worker. */
+async function timeCalls(reps, run) {
+  const start = performance.now();
+  for (let r = 0; r < reps; r++) await run(r);
+  return (performance.now() - start) / reps;
+}
+let inputs = [];
+let gridInputs = [];`;
+
+/**
+ * This project's decoder in a module worker, as in the page: `init`, `decode`, `time` (ms per call over
+ * reps), `grid` (one frame's RGBA) and `timeGrid`.
+ */
 const OURS_WORKER = `
 import { shouldUseThreadedBuild } from '/www/wasm-build.js';
 let model;
-let inputs = [];
 const ops = {
   async init({ threads, bytes }) {
     const threaded = threads > 1 && shouldUseThreadedBuild();
@@ -83,24 +111,38 @@ const ops = {
     return { meta: model.metadata(), threads: threaded ? threads : 1 };
   },
   decode: ({ z, n }) => model.decode(z, n),
-  setInputs: ({ zs }) => void (inputs = zs),
-  time({ n, reps }) {
-    const start = performance.now();
-    for (let r = 0; r < reps; r++) model.decode(inputs[r % inputs.length], n);
-    return (performance.now() - start) / reps;
-  },
+  setInputs: ({ zs, grids }) => void ([inputs, gridInputs] = [zs, grids]),
+  time: ({ n, reps }) => timeCalls(reps, (r) => model.decode(inputs[r % inputs.length], n)),
   grid: ({ side, base }) => model.decode_grid(base, 0, 1, -3, 3, -3, 3, side, side),
+  timeGrid: ({ side, reps }) => timeCalls(reps, (r) => ops.grid({ side, base: gridInputs[r % gridInputs.length].base })),
 };
-self.onmessage = async ({ data: { id, op, args } }) => {
-  try {
-    const result = await ops[op](args);
-    self.postMessage({ id, result }, result?.buffer ? [result.buffer] : []);
-  } catch (error) {
-    self.postMessage({ id, error: String(error?.stack ?? error) });
-  }
-};`;
+${WORKER_PROTOCOL}`;
 
-/** Runs in the page: sets up the three runtimes, checks their outputs, then times them. */
+/** A peer (TF.js or ORT, named by the query) in a classic worker, with the same operations as ours. */
+const PEER_WORKER = `
+const name = new URL(self.location.href).searchParams.get('runtime');
+const SCRIPTS = { tfjs: ['/bench/tfjs/tf.min.js', '/bench/tfjs-wasm/tf-backend-wasm.min.js'], ort: ['/bench/ort/ort.wasm.min.js'] };
+let runtime;
+let meta;
+const ops = {
+  async init(config) {
+    importScripts(...SCRIPTS[name], '/bench/peer-runtimes.js');
+    meta = config.meta;
+    runtime = await self.peerRuntimes[name](config);
+    return runtime.info;
+  },
+  decode: ({ z, n }) => runtime.decode(z, n),
+  setInputs: ({ zs, grids }) => void ([inputs, gridInputs] = [zs, grids]),
+  time: ({ n, reps }) => timeCalls(reps, (r) => runtime.decode(inputs[r % inputs.length], n)),
+  grid: async ({ side, z }) => self.tileGray(await runtime.decode(z, side * side), side, meta.width, meta.height),
+  timeGrid: ({ side, reps }) => timeCalls(reps, (r) => ops.grid({ side, z: gridInputs[r % gridInputs.length].z })),
+};
+${WORKER_PROTOCOL}`;
+
+/**
+ * Runs in the page: starts the three runtimes in their own workers and the two peers on the page too,
+ * checks every output, then times them.
+ */
 async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows }) {
   const loadScript = (src) =>
     new Promise((resolve, reject) => {
@@ -111,24 +153,31 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
       document.head.append(script);
     });
   const bytes = new Uint8Array(await (await fetch('/weights/digits.safetensors')).arrayBuffer());
+  const onnx = new Uint8Array(await (await fetch('/bench/decoder.onnx')).arrayBuffer());
+
+  /** A worker with the bench protocol: `ask(op, args)` resolves to its answer. */
+  const startWorker = (url, options) => {
+    const worker = new Worker(url, options);
+    const waiting = new Map();
+    let nextId = 0;
+    worker.onmessage = ({ data: { id, result, error } }) => {
+      const { resolve, reject } = waiting.get(id);
+      waiting.delete(id);
+      if (error) reject(new Error(`${url}: ${error}`));
+      else resolve(result);
+    };
+    worker.onerror = (event) => console.error(`${url}: ${event.message}`);
+    return (op, args = {}) =>
+      new Promise((resolve, reject) => {
+        waiting.set(++nextId, { resolve, reject });
+        worker.postMessage({ id: nextId, op, args });
+      });
+  };
 
   // This project: the wasm builds the page ships (www/pkg-threads with its thread pool for more than one
   // thread), in a module worker as in the page.
-  const worker = new Worker('/bench/ours-worker.js', { type: 'module' });
-  const waiting = new Map();
-  let nextId = 0;
-  worker.onmessage = ({ data: { id, result, error } }) => {
-    const { resolve, reject } = waiting.get(id);
-    waiting.delete(id);
-    if (error) reject(new Error(`vae-explorer worker: ${error}`));
-    else resolve(result);
-  };
-  const askOurWorker = (op, args = {}) =>
-    new Promise((resolve, reject) => {
-      waiting.set(++nextId, { resolve, reject });
-      worker.postMessage({ id: nextId, op, args });
-    });
-  const started = await askOurWorker('init', { threads, bytes: bytes.slice() });
+  const workers = { candle: startWorker('/bench/ours-worker.js', { type: 'module' }) };
+  const started = await workers.candle('init', { threads, bytes: bytes.slice() });
   const meta = JSON.parse(started.meta);
   const pixels = meta.width * meta.height;
   const latent = meta.latent_dim;
@@ -136,59 +185,28 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   // The layers, read independently of the project's loader: the tests' safetensors reader.
   const { parseSafetensors, f32Values } = await import('/bench/safetensors.mjs');
   const weightsFile = parseSafetensors(bytes);
-  const tensorOf = (name) => f32Values(weightsFile, name);
-  const names = meta.decoder_hidden.map((_, j) => `decoder.hidden.${j}`).concat('decoder.out');
   const widths = [latent, ...meta.decoder_hidden, pixels];
-
-  // TensorFlow.js with the wasm backend.
-  await loadScript('/bench/tfjs/tf.min.js');
-  await loadScript('/bench/tfjs-wasm/tf-backend-wasm.min.js');
-  const tf = window.tf;
-  tf.wasm.setWasmPaths('/bench/tfjs-wasm/');
-  if (threads === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  else tf.wasm.setThreadsCount(threads);
-  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs: the wasm backend did not start');
-  await tf.ready();
-  // Weights go in as [in, out]: tfjs-backend-wasm 4.22's fused matMul adds the bias wrongly with
-  // transposeB and more than one row (the output check below caught it).
-  const tfLayers = names.map((name, i) => ({
-    weight: tf.tidy(() => tf.tensor2d(tensorOf(`${name}.weight`), [widths[i + 1], widths[i]]).transpose()),
-    bias: tf.tensor1d(tensorOf(`${name}.bias`)),
-  }));
-  const tfInfo = {
-    version: tf.version.tfjs,
-    simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
-    threads: tf.wasm.getThreadsCount(),
+  const layers = meta.decoder_hidden
+    .map((_, j) => `decoder.hidden.${j}`)
+    .concat('decoder.out')
+    .map((name, i) => ({ in: widths[i], out: widths[i + 1], weight: f32Values(weightsFile, `${name}.weight`), bias: f32Values(weightsFile, `${name}.bias`) }));
+  const peerConfig = {
+    tfjs: { layers, threads, wasmPaths: '/bench/tfjs-wasm/', meta },
+    ort: { onnx, threads, wasmPaths: '/bench/ort/', meta },
   };
 
-  // ONNX Runtime Web with the wasm execution provider.
-  const ort = await import('/bench/ort/ort.wasm.min.mjs');
-  ort.env.wasm.wasmPaths = '/bench/ort/';
-  ort.env.wasm.numThreads = threads;
-  const onnxBytes = new Uint8Array(await (await fetch('/bench/decoder.onnx')).arrayBuffer());
-  const session = await ort.InferenceSession.create(onnxBytes, {
-    executionProviders: ['wasm'],
-    graphOptimizationLevel: 'all',
-  });
-
-  const runtimes = {
-    candle: (z, n) => askOurWorker('decode', { z, n }),
-    tfjs: (z, n) => {
-      const out = tf.tidy(() => {
-        let h = tf.tensor2d(z, [n, latent]);
-        tfLayers.forEach(({ weight, bias }, i) => {
-          const last = i === tfLayers.length - 1;
-          h = tf.fused.matMul({ a: h, b: weight, bias, activation: last ? 'sigmoid' : 'relu' });
-        });
-        return h;
-      });
-      const values = out.dataSync();
-      out.dispose();
-      return values;
-    },
-    ort: async (z, n) => (await session.run({ z: new ort.Tensor('float32', z, [n, latent]) })).pixels.data,
-  };
-  const runtimeNames = Object.keys(runtimes);
+  // The peers in their own workers, and on the page (the same set-up code, tests/web/peer-runtimes.js).
+  const peerInfo = {};
+  for (const name of ['tfjs', 'ort']) {
+    workers[name] = startWorker(`/bench/peer-worker.js?runtime=${name}`);
+    peerInfo[name] = await workers[name]('init', peerConfig[name]);
+  }
+  for (const src of ['/bench/tfjs/tf.min.js', '/bench/tfjs-wasm/tf-backend-wasm.min.js', '/bench/ort/ort.wasm.min.js', '/bench/peer-runtimes.js']) {
+    await loadScript(src);
+  }
+  const onPage = {};
+  for (const name of ['tfjs', 'ort']) onPage[name] = await window.peerRuntimes[name](peerConfig[name]);
+  const names = Object.keys(workers);
 
   const latents = (n, salt = 0) => {
     const z = new Float32Array(n * latent);
@@ -199,28 +217,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     }
     return z;
   };
-
-  // Correctness first: every runtime against this project's decoder on every batch, and rows for the reference.
-  const checks = {};
-  const firstRows = {};
-  for (const n of batches) {
-    const z = latents(n);
-    const expected = await runtimes.candle(z, n);
-    for (const name of runtimeNames) {
-      const out = await runtimes[name](z, n);
-      if (out.length !== n * pixels) throw new Error(`${name}: ${out.length} values for batch ${n}`);
-      let worst = 0;
-      for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expected[i]));
-      checks[`${name} batch ${n}`] = worst;
-      if (!(worst <= tolerance)) throw new Error(`${name} differs from the project's decoder by ${worst} at batch ${n}`);
-      if (n >= checkRows && !firstRows[name]) firstRows[name] = Array.from(out.subarray(0, checkRows * pixels));
-    }
-  }
-
-  // Grid frames: the same cells as the page's grid, tiled to RGBA and put on a canvas.
-  const canvas = document.createElement('canvas');
-  document.body.append(canvas);
-  const context = canvas.getContext('2d');
+  // Grid frames: the same cells as the page's grid.
   const { cellLatent } = await import('/www/latent.js');
   const gridZ = (side, base) => {
     const cells = { xMin: -3, xMax: 3, yMin: -3, yMax: 3, cols: side, rows: side };
@@ -236,35 +233,40 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     }
     return z;
   };
-  const tile = (values, side) => {
-    const [w, h] = [meta.width, meta.height];
-    const rgba = new Uint8ClampedArray(side * w * side * h * 4);
-    const words = new Uint32Array(rgba.buffer);
-    const stride = side * w;
-    for (let cell = 0; cell < side * side; cell++) {
-      const [row, col] = [Math.floor(cell / side), cell % side];
-      for (let y = 0; y < h; y++) {
-        const start = (row * h + y) * stride + col * w;
-        const source = cell * pixels + y * w;
-        for (let x = 0; x < w; x++) words[start + x] = 0xff000000 | (((values[source + x] * 255 + 0.5) | 0) * 0x010101);
-      }
+
+  // Every way each runtime runs: `decode(z, n)` and a grid `frame(side, base)` (RGBA); ours only through its worker.
+  const decoders = { 'candle worker': (z, n) => workers.candle('decode', { z, n }) };
+  const framers = {
+    'candle worker': async (side, base) => new Uint8ClampedArray((await workers.candle('grid', { side, base })).buffer),
+  };
+  for (const name of ['tfjs', 'ort']) {
+    decoders[`${name} worker`] = (z, n) => workers[name]('decode', { z, n });
+    decoders[`${name} page`] = (z, n) => onPage[name].decode(z, n);
+    framers[`${name} worker`] = async (side, base) => new Uint8ClampedArray((await workers[name]('grid', { side, z: gridZ(side, base) })).buffer);
+    framers[`${name} page`] = async (side, base) => window.tileGray(await onPage[name].decode(gridZ(side, base), side * side), side, meta.width, meta.height);
+  }
+
+  // Correctness first: every runtime, in every place, against this project's decoder.
+  const checks = {};
+  const firstRows = {};
+  for (const n of batches) {
+    const z = latents(n);
+    const expected = await decoders['candle worker'](z, n);
+    for (const [name, decode] of Object.entries(decoders)) {
+      const out = await decode(z, n);
+      if (out.length !== n * pixels) throw new Error(`${name}: ${out.length} values for batch ${n}`);
+      let worst = 0;
+      for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expected[i]));
+      checks[`${name} batch ${n}`] = worst;
+      if (!(worst <= tolerance)) throw new Error(`${name} differs from the project's decoder by ${worst} at batch ${n}`);
+      if (n >= checkRows && !firstRows[name]) firstRows[name] = Array.from(out.subarray(0, checkRows * pixels));
     }
-    return rgba;
-  };
-  const frames = {
-    candle: async (side, base) => new Uint8ClampedArray((await askOurWorker('grid', { side, base })).buffer),
-  };
-  for (const name of ['tfjs', 'ort']) frames[name] = async (side, base) => tile(await runtimes[name](gridZ(side, base), side * side), side);
-  const draw = (rgba, side) => {
-    const [w, h] = [side * meta.width, side * meta.height];
-    if (canvas.width !== w) [canvas.width, canvas.height] = [w, h];
-    context.putImageData(new ImageData(rgba, w, h), 0, 0);
-  };
+  }
   for (const side of grids) {
     const base = Float32Array.from(meta.latent_mean);
-    const expected = await frames.candle(side, base);
-    for (const name of ['tfjs', 'ort']) {
-      const theirs = await frames[name](side, base);
+    const expected = await framers['candle worker'](side, base);
+    for (const [name, frame] of Object.entries(framers)) {
+      const theirs = await frame(side, base);
       let worst = 0;
       for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - theirs[i]));
       checks[`${name} grid ${side}x${side} (gray levels)`] = worst;
@@ -295,32 +297,51 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     };
     return Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
   };
-  const decodeMs = {};
+  const canvas = document.createElement('canvas');
+  document.body.append(canvas);
+  const context = canvas.getContext('2d');
+  const draw = (rgba, side) => {
+    const [w, h] = [side * meta.width, side * meta.height];
+    if (canvas.width !== w) [canvas.width, canvas.height] = [w, h];
+    context.putImageData(new ImageData(rgba, w, h), 0, 0);
+  };
+  const figures = {};
   for (const n of batches) {
-    const inputs = Array.from({ length: 4 }, (_, salt) => latents(n, salt));
-    const jobs = Object.fromEntries(runtimeNames.map((name) => [name, perCall((r) => runtimes[name](inputs[r % 4], n))]));
-    await askOurWorker('setInputs', { zs: inputs });
-    jobs.candle = (reps) => askOurWorker('time', { n, reps }); // timed in the worker, like the page's decode figure
-    decodeMs[n] = await timeRounds(jobs, n === 1 ? 200 : n <= 256 ? 8 : 3);
+    const zs = Array.from({ length: 4 }, (_, salt) => latents(n, salt));
+    for (const name of names) await workers[name]('setInputs', { zs });
+    // Timed inside each runtime's worker; then from the page: ours with the round trip to its worker, the peers on the page.
+    const inWorker = Object.fromEntries(names.map((name) => [name, (reps) => workers[name]('time', { n, reps })]));
+    const page = {
+      candle: perCall((r) => decoders['candle worker'](zs[r % 4], n)),
+      tfjs: perCall((r) => onPage.tfjs.decode(zs[r % 4], n)),
+      ort: perCall((r) => onPage.ort.decode(zs[r % 4], n)),
+    };
+    const reps = n === 1 ? 200 : n <= 256 ? 8 : 3;
+    figures[`decode, batch ${n}, each in its worker`] = await timeRounds(inWorker, reps);
+    figures[`decode, batch ${n}, from the page (ours: round trip)`] = await timeRounds(page, reps);
   }
-  const frameMs = {};
   for (const side of grids) {
     const bases = Array.from({ length: 4 }, (_, salt) => latents(1, salt + 10));
-    const jobs = Object.fromEntries(
-      runtimeNames.map((name) => [name, perCall(async (r) => draw(await frames[name](side, bases[r % 4]), side))]),
-    );
-    frameMs[side] = await timeRounds(jobs, side <= 16 ? 6 : 2);
+    const frameInputs = bases.map((base) => ({ base, z: gridZ(side, base) }));
+    for (const name of names) await workers[name]('setInputs', { zs: [], grids: frameInputs });
+    const inWorker = Object.fromEntries(names.map((name) => [name, (reps) => workers[name]('timeGrid', { side, reps })]));
+    const page = {
+      candle: perCall(async (r) => draw(await framers['candle worker'](side, bases[r % 4]), side)),
+      tfjs: perCall(async (r) => draw(await framers['tfjs page'](side, bases[r % 4]), side)),
+      ort: perCall(async (r) => draw(await framers['ort page'](side, bases[r % 4]), side)),
+    };
+    const reps = side <= 16 ? 6 : 2;
+    figures[`grid ${side}x${side}: decode + RGBA tiles, each in its worker`] = await timeRounds(inWorker, reps);
+    figures[`grid ${side}x${side} frame from the page (ours: round trip; + putImageData)`] = await timeRounds(page, reps);
   }
   return {
-    decodeMs,
-    frameMs,
+    figures,
     checks,
     firstRows,
     isolated: crossOriginIsolated,
     cores: navigator.hardwareConcurrency,
-    tfInfo,
-    ortVersion: ort.env.versions?.web ?? 'unknown',
-    ortThreads: ort.env.wasm.numThreads,
+    peerInfo,
+    pageInfo: { tfjs: onPage.tfjs.info, ort: onPage.ort.info },
     ourThreads: started.threads,
   };
 }
@@ -332,12 +353,10 @@ function printTable(title, result) {
   console.log(`\n${title}`);
   console.log(`| | ${Object.values(LABELS).join(' | ')} | fastest peer / ours |`);
   console.log(`|---|${'---|'.repeat(Object.keys(LABELS).length + 1)}`);
-  const row = (label, ms) => {
+  for (const [label, ms] of Object.entries(result.figures)) {
     const peer = Math.min(ms.tfjs, ms.ort);
     console.log(`| ${label} | ${Object.keys(LABELS).map((k) => `${fmtMs(ms[k])} ms`).join(' | ')} | ${(peer / ms.candle).toFixed(2)}x |`);
-  };
-  for (const n of BATCHES) row(`decode, batch ${n}`, result.decodeMs[n]);
-  for (const side of GRIDS) row(`grid frame ${side}x${side} (decode + RGBA + draw)`, result.frameMs[side]);
+  }
 }
 
 const checkRows = 4;
@@ -372,8 +391,9 @@ await withServerAndBrowser(async ({ server, browser }) => {
         `within ${worstReference.toExponential(1)} of a float64 reference; grids within ${worstGray} gray level(s)`,
     );
     printTable(
-      `threads: vae-explorer ${result.ourThreads}, TF.js ${result.tfInfo.version} ${result.tfInfo.threads} ` +
-        `(SIMD ${result.tfInfo.simd ? 'on' : 'off'}), ORT web ${result.ortVersion} ${result.ortThreads}; ` +
+      `threads: vae-explorer ${result.ourThreads}; TF.js ${result.peerInfo.tfjs.version} ${result.peerInfo.tfjs.threads} in its worker, ` +
+        `${result.pageInfo.tfjs.threads} on the page (SIMD ${result.peerInfo.tfjs.simd ? 'on' : 'off'}); ORT web ${result.peerInfo.ort.version} ` +
+        `${result.peerInfo.ort.threads} in its worker, ${result.pageInfo.ort.threads} on the page; ` +
         `cross-origin isolated: ${result.isolated}; ${result.cores} cores`,
       result,
     );
