@@ -180,3 +180,28 @@ test('after the worker crashes, fresh canvases take the old ones\u2019 place and
   await page.waitForFunction((old) => { const { z, grid: g } = window.explorer.store.get(); return z[g.xDim] !== old; }, x);
   await context.close();
 });
+
+test('the grid\u2019s Download PNG holds the frame the worker drew', async () => {
+  const { context, page } = await open();
+  await page.waitForFunction(() => document.body.dataset.explore === 'ready'); // the buttons are wired
+  const shown = await canvasPixels(page, '#grid-canvas');
+  assert.ok(shown.data.some((v, i) => i % 4 === 0 && v > 128), 'the grid shows digits');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#grid-png').click()]);
+  const bytes = readFileSync(await download.path());
+  const png = await page.evaluate(async (b) => {
+    const bitmap = await createImageBitmap(new Blob([new Uint8Array(b)], { type: 'image/png' }));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const context2d = canvas.getContext('2d');
+    context2d.drawImage(bitmap, 0, 0);
+    return { width: canvas.width, height: canvas.height, data: Array.from(context2d.getImageData(0, 0, canvas.width, canvas.height).data) };
+  }, Array.from(bytes));
+  assert.deepEqual([png.width, png.height], [shown.width * 2, shown.height * 2]);
+  let diff = 0; // each pixel drawn 2x2: its top-left copy against the canvas
+  for (let y = 0; y < shown.height; y++) {
+    for (let x = 0; x < shown.width; x++) {
+      diff = Math.max(diff, Math.abs(png.data[(2 * y * png.width + 2 * x) * 4] - shown.data[(y * shown.width + x) * 4]));
+    }
+  }
+  assert.equal(diff, 0, `the PNG differs from the canvas by up to ${diff} gray levels`);
+  await context.close();
+});
