@@ -6,6 +6,9 @@
 //
 // If the worker dies (a wasm trap, an uncaught error), every pending promise is rejected with the
 // reason, a fresh worker starts and reloads the last model that loaded, and `onRestart` is told.
+//
+// Each worker gets the page's drawing surfaces (surfaces.js) first: requests that name one it holds are
+// drawn there by the worker, and their replies carry no pixels.
 
 /** Restarts in a row, with no successful reply between them, after which the worker is left stopped. */
 const MAX_RESTARTS = 3;
@@ -21,19 +24,27 @@ export class Decoder {
   #restarts = 0;
   #stopped = null; // an Error once the worker keeps failing: every request then rejects with it
   #onRestart;
+  #surfaces; // { take() } from surfaces.js, or null
+  #drawsOn = new Set(); // the surface names the current worker draws on
 
   /**
    * Starts the worker, or adopts one the page started early (see index.html). After a crash,
    * `onRestart({ reason, reloaded })` gets the reason and a promise for the reload of the last model
-   * (it resolves to false when no model had loaded yet).
+   * (it resolves to false when no model had loaded yet). `surfaces` (surfaces.js) are handed to each worker.
    */
-  constructor({ worker, onRestart = () => {} } = {}) {
+  constructor({ worker, onRestart = () => {}, surfaces = null } = {}) {
     this.#onRestart = onRestart;
+    this.#surfaces = surfaces;
     this.#adopt(worker ?? startWorker());
   }
 
   #adopt(worker) {
     this.#worker = worker;
+    this.#drawsOn = new Set();
+    for (const { name, canvas } of this.#surfaces?.take() ?? []) {
+      worker.postMessage({ kind: 'surface', args: { name, canvas } }, [canvas]);
+      this.#drawsOn.add(name);
+    }
     worker.onmessage = (event) => this.#settle(event.data);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -81,17 +92,30 @@ export class Decoder {
     return this.#send('crash', {});
   }
 
+  /** Whether the worker draws on surface `name` itself (then its replies carry no pixels). */
+  drawsOn(name) {
+    return this.#drawsOn.has(name);
+  }
+
   /**
    * Decodes n latent vectors (row-major); resolves to { pixels, n, ms }, or null if superseded.
    * Each `lane` coalesces on its own, so views that decode their own batches never drop each other's.
+   * With a `surface` the worker draws on, the worker draws the image there and `pixels` is absent.
    */
-  decode(z, n = 1, lane = 'decode') {
-    return this.#coalesce('decode', { z: Float32Array.from(z), n }, lane);
+  decode(z, n = 1, lane = 'decode', surface = null) {
+    return this.#coalesce('decode', { z: Float32Array.from(z), n, surface: this.#surface(surface) }, lane);
   }
 
-  /** Decodes a whole 2-D sweep to one RGBA image; resolves to { rgba, width, height, ms }, or null. */
+  /**
+   * Decodes a whole 2-D sweep to one RGBA image; resolves to { rgba, width, height, ms }, or null.
+   * When the worker draws on surface 'grid', it draws the image there and `rgba` is absent.
+   */
   grid(params) {
-    return this.#coalesce('grid', { ...params, baseZ: Float32Array.from(params.baseZ) });
+    return this.#coalesce('grid', { ...params, baseZ: Float32Array.from(params.baseZ), surface: this.#surface('grid') });
+  }
+
+  #surface(name) {
+    return name && this.#drawsOn.has(name) ? name : null;
   }
 
   /** Encodes images (row-major pixels in [0, 1]); resolves to { muLogvar }. */

@@ -2,12 +2,14 @@
 // and pointer and keyboard input that picks a cell (the two swept dims jump to its centre values).
 
 import { cellLatent } from './latent.js';
+import { drawRgba } from './image-view.js';
 
 /**
  * Wires the grid canvas and its marker; `onPick(x, y)` receives the picked cell's latent values, and
  * `onSettle()` is called when a pick ends (the pointer lifts, or after a key).
  */
-export function mountGrid({ canvas, marker, onPick, onSettle }) {
+export function mountGrid({ canvas: firstCanvas, marker, onPick, onSettle }) {
+  let canvas = null; // the element listened on: replaced after a worker restart (surfaces.js)
   let params = null; // the parameters of the grid on screen
   let cell = { col: 0, row: 0 };
   let dragging = false;
@@ -28,42 +30,48 @@ export function mountGrid({ canvas, marker, onPick, onSettle }) {
     onPick(x, y);
   }
 
-  canvas.addEventListener('pointerdown', (event) => {
-    if (event.button !== 0) return;
-    dragging = true;
-    canvas.setPointerCapture(event.pointerId);
-    pickAt(event);
-  });
-  canvas.addEventListener('pointermove', (event) => {
-    if (dragging) pickAt(event);
-  });
   const stop = () => {
     if (dragging && params) onSettle();
     dragging = false;
   };
-  canvas.addEventListener('pointerup', stop);
-  canvas.addEventListener('pointercancel', stop);
-
   const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-  canvas.addEventListener('keydown', (event) => {
-    const move = moves[event.key];
-    if (!move || !params) return;
-    event.preventDefault();
-    const col = Math.min(params.cols - 1, Math.max(0, cell.col + move[0]));
-    const row = Math.min(params.rows - 1, Math.max(0, cell.row + move[1]));
-    pick(col, row);
-    onSettle();
-  });
+
+  function listen(element) {
+    canvas = element;
+    dragging = false;
+    element.addEventListener('pointerdown', (event) => {
+      if (event.button !== 0) return;
+      dragging = true;
+      element.setPointerCapture(event.pointerId);
+      pickAt(event);
+    });
+    element.addEventListener('pointermove', (event) => {
+      if (dragging) pickAt(event);
+    });
+    element.addEventListener('pointerup', stop);
+    element.addEventListener('pointercancel', stop);
+    element.addEventListener('keydown', (event) => {
+      const move = moves[event.key];
+      if (!move || !params) return;
+      event.preventDefault();
+      const col = Math.min(params.cols - 1, Math.max(0, cell.col + move[0]));
+      const row = Math.min(params.rows - 1, Math.max(0, cell.row + move[1]));
+      pick(col, row);
+      onSettle();
+    });
+  }
+  listen(firstCanvas);
 
   return {
-    /** Shows a decoded grid image (RGBA, as the worker returns it) and remembers what it shows. */
+    /** Listens on `element` instead: the fresh grid canvas that replaced the old one. */
+    adopt: listen,
+
+    /**
+     * Remembers the grid on screen, and shows it if the page draws it (a reply with `rgba`); without
+     * `rgba` the model worker has drawn it on the canvas itself.
+     */
     draw(result, gridParams) {
-      if (canvas.width !== result.width || canvas.height !== result.height) {
-        canvas.width = result.width;
-        canvas.height = result.height;
-      }
-      const rgba = new Uint8ClampedArray(result.rgba.buffer, result.rgba.byteOffset, result.rgba.length);
-      canvas.getContext('2d').putImageData(new ImageData(rgba, result.width, result.height), 0, 0);
+      if (result.rgba) drawRgba(canvas, result.rgba, result.width, result.height);
       params = gridParams;
     },
 

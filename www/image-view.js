@@ -1,13 +1,19 @@
 // Decoded images on canvases: one at the model's pixel size (scaled up crisply by CSS), or a sheet of them.
+// Works on a page's canvas and on an OffscreenCanvas in the model worker alike.
 
-/** Draws intensities in [0, 1] (row-major, width*height) as white-on-black pixels. */
-export function drawIntensities(canvas, pixels, width, height) {
+/** Puts an RGBA image (bytes, width*height*4) on `canvas`, resizing it to width x height first. */
+export function drawRgba(canvas, rgba, width, height) {
   if (canvas.width !== width || canvas.height !== height) {
     canvas.width = width;
     canvas.height = height;
   }
-  const image = new ImageData(width, height);
-  const rgba = image.data;
+  const bytes = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length);
+  canvas.getContext('2d').putImageData(new ImageData(bytes, width, height), 0, 0);
+}
+
+/** Draws intensities in [0, 1] (row-major, width*height) as white-on-black pixels. */
+export function drawIntensities(canvas, pixels, width, height) {
+  const rgba = new Uint8ClampedArray(width * height * 4);
   for (let i = 0; i < width * height; i++) {
     const gray = Math.round(Math.min(1, Math.max(0, pixels[i])) * 255);
     rgba[4 * i] = gray;
@@ -15,7 +21,7 @@ export function drawIntensities(canvas, pixels, width, height) {
     rgba[4 * i + 2] = gray;
     rgba[4 * i + 3] = 255;
   }
-  canvas.getContext('2d').putImageData(image, 0, 0);
+  drawRgba(canvas, rgba, width, height);
 }
 
 /** Lays `count` decoded images (intensities, one after another) out as a sheet `columns` images wide. */

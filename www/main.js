@@ -14,10 +14,15 @@ import { SHIPPED_MODELS } from './models.js';
 import { parseHash, fitToModel, formatHash, describeIgnored } from './url-state.js';
 import { mountPriorRings } from './prior-rings.js';
 import { keepForOffline, registerServiceWorker } from './offline.js';
+import { createSurfaces } from './surfaces.js';
 
 const $ = (id) => document.getElementById(id);
 const store = createStore(initialState());
-const decoder = new Decoder({ worker: window.earlyModelWorker, onRestart: reportRestart });
+// The model worker draws the main image and the grid itself where the browser allows (surfaces.js).
+const surfaces = createSurfaces({ image: 'image', grid: 'grid-canvas' }, (name, canvas) => {
+  if (name === 'grid') grid.adopt(canvas);
+});
+const decoder = new Decoder({ worker: window.earlyModelWorker, onRestart: reportRestart, surfaces });
 const timings = { decode: null, grid: null };
 
 function showMessage(text, kind = 'error') {
@@ -105,9 +110,9 @@ let firstImageShown = false;
 async function requestImage(state) {
   const meta = state.model.meta;
   try {
-    const result = await decoder.decode(state.z, 1);
+    const result = await decoder.decode(state.z, 1, 'decode', 'image');
     if (!result) return; // superseded by a newer request
-    drawIntensities($('image'), result.pixels, meta.width, meta.height);
+    if (result.pixels) drawIntensities($('image'), result.pixels, meta.width, meta.height); // else the worker drew it
     timings.decode = result.ms;
     showTimings();
     if (!firstImageShown) {

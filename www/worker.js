@@ -7,6 +7,11 @@
 // A shipped model is split in two files (docs/FORMAT.md, "Split models"): the decoder part is loaded and
 // drawn with first; the encoder part (the encoder and the atlas) is fetched after the first decode, and
 // the requests that need it wait for it without holding up decodes.
+//
+// Where the browser allows, the page hands over its main image and grid canvases (`surface`, see
+// surfaces.js): `decode` and `grid` requests that name one are drawn here and reply without pixels.
+
+import { drawIntensities, drawRgba } from './image-view.js';
 
 // Both cores when the page is cross-origin isolated (the threaded build, www/pkg-threads); one otherwise.
 // The choice is wasm-build.js's: sent by the page (`build`), or looked up here if that comes first.
@@ -34,6 +39,7 @@ let queue = Promise.resolve();
 let wasmReady = null;
 let earlyWasm = null; // a deferred compiled WebAssembly.Module (or null) the page promised to send
 const earlyBytes = new Map(); // url -> deferred bytes (or null) the page promised to send
+const surfaces = new Map(); // surface name -> the OffscreenCanvas the page transferred
 let earlyLoad = null; // { url, promise }: the announced model, parsed before the page asks for it
 let encoderUrl = null; // the current model's encoder part, when it is a split model
 let encoderReady = null; // settles once that part is fetched and added (or has failed)
@@ -66,7 +72,15 @@ const deliveries = {
   bytes({ url, bytes }) {
     earlyBytes.get(url)?.resolve(bytes ? new Uint8Array(bytes) : null);
   },
+  surface({ name, canvas }) {
+    surfaces.set(name, canvas);
+  },
 };
+
+/** The OffscreenCanvas a request names, if the page handed it over. */
+function surfaceFor(name) {
+  return (name && surfaces.get(name)) ?? null;
+}
 
 /** Instantiates the bindings once, with the page's compiled module when it is of the same build. */
 function initWasm() {
@@ -134,21 +148,33 @@ const handlers = {
     return { result };
   },
 
-  decode({ z, n }) {
+  decode({ z, n, surface }) {
     const m = requireModel();
     const start = performance.now();
     const pixels = m.decode(z, n);
     const ms = performance.now() - start;
+    const canvas = surfaceFor(surface);
+    if (canvas) {
+      drawIntensities(canvas, pixels, m.width, m.height * n);
+      return { result: { n, ms } };
+    }
     return { result: { pixels, n, ms }, transfer: [pixels.buffer] };
   },
 
-  grid({ baseZ, xDim, yDim, xMin, xMax, yMin, yMax, cols, rows }) {
+  grid({ baseZ, xDim, yDim, xMin, xMax, yMin, yMax, cols, rows, surface }) {
     const m = requireModel();
     const start = performance.now();
+    // The one copy out of wasm memory: the binding returns the frame as a fresh Uint8Array (in the
+    // threaded build too, so ImageData never sees a view on the shared memory, which it refuses).
     const rgba = m.decode_grid(baseZ, xDim, yDim, xMin, xMax, yMin, yMax, cols, rows);
     const ms = performance.now() - start;
     const width = cols * m.width;
     const height = rows * m.height;
+    const canvas = surfaceFor(surface);
+    if (canvas) {
+      drawRgba(canvas, rgba, width, height);
+      return { result: { width, height, cols, rows, ms } };
+    }
     return { result: { rgba, width, height, cols, rows, ms }, transfer: [rgba.buffer] };
   },
 

@@ -8,7 +8,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer, canvasPixels, canvasChanged } from './harness.mjs';
 import { f32Values, parseSafetensors, writeSafetensors } from './safetensors.mjs';
 
 const CORPUS = join(ROOT, 'target', 'web', 'malformed');
@@ -211,18 +211,10 @@ test('the page refuses each malformed file from its file input, says why, and ke
   }
   assert.equal(await page.evaluate(() => window.explorer.store.get().model.meta.dataset), 'digits');
   // The old model still decodes: moving a slider changes the image.
-  const pixels = () => page.evaluate(() => {
-    const c = document.getElementById('image');
-    return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
-  });
-  const before = await pixels();
+  const before = (await canvasPixels(page, '#image')).data;
   const z2 = page.getByRole('slider', { name: 'z2', exact: true });
   await z2.fill(await z2.getAttribute('max'));
-  await page.waitForFunction((b) => {
-    const c = document.getElementById('image');
-    const now = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    return now.some((v, i) => v !== b[i]);
-  }, before);
+  await canvasChanged(page, '#image', before, 30_000);
   assert.deepEqual(messages.filter((m) => PANIC.test(m)), []);
   await page.close();
 });

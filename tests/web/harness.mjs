@@ -134,13 +134,53 @@ export function screenshotPath(name) {
   return join(SCREENSHOT_DIR, name);
 }
 
-/** The gray levels (red channel) of a canvas. */
-export function canvasGray(page, selector) {
-  return page.evaluate((sel) => {
+/**
+ * The RGBA bytes a canvas shows: { width, height, data } (data a plain array). Read through a scratch
+ * canvas (drawImage), so that a canvas the model worker draws on (a transferred placeholder, which has
+ * no context here) reads too; its frames reach the page a few animation frames after the worker's
+ * reply, so this waits until two reads three frames apart agree (at most ~2 s).
+ */
+export function canvasPixels(page, selector) {
+  return page.evaluate(async (sel) => {
     const canvas = document.querySelector(sel);
-    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-    return { width: canvas.width, height: canvas.height, gray: Array.from(data.filter((_, i) => i % 4 === 0)) };
+    const read = () => {
+      const scratch = document.createElement('canvas');
+      [scratch.width, scratch.height] = [canvas.width, canvas.height];
+      const context = scratch.getContext('2d');
+      context.drawImage(canvas, 0, 0);
+      return { width: canvas.width, height: canvas.height, data: Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data) };
+    };
+    const frames = (n) => new Promise((done) => {
+      const step = () => (n-- > 0 ? requestAnimationFrame(step) : done());
+      step();
+    });
+    const same = (a, b) => a.width === b.width && a.height === b.height && a.data.every((v, i) => v === b.data[i]);
+    let last = read();
+    for (let tries = 0; tries < 40; tries++) {
+      await frames(3);
+      const now = read();
+      if (same(now, last)) return now;
+      last = now;
+    }
+    return last;
   }, selector);
+}
+
+/** The gray levels (red channel) of a canvas, read as canvasPixels reads it. */
+export async function canvasGray(page, selector) {
+  const { width, height, data } = await canvasPixels(page, selector);
+  return { width, height, gray: data.filter((_, i) => i % 4 === 0) };
+}
+
+/** Waits (up to `timeout` ms) until a canvas shows other RGBA bytes than `before` (an array); returns them. */
+export async function canvasChanged(page, selector, before, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const { data } = await canvasPixels(page, selector);
+    if (data.length !== before.length || data.some((v, i) => v !== before[i])) return data;
+    if (Date.now() > deadline) throw new Error(`${selector} did not change within ${timeout} ms`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
 }
 
 /** Clicks gallery thumbnail k (in the sheet's order) and waits until that image is encoded. */

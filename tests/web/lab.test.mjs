@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, canvasGray, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { ROOT, canvasGray, canvasPixels, useServerAndBrowser, openExplorer } from './harness.mjs';
 
 const session = useServerAndBrowser();
 const EVAL = join(ROOT, 'target', 'release', 'eval');
@@ -61,14 +61,11 @@ function labState(page) {
 }
 
 /** How many pixels of a canvas are not blank. */
-function inkedPixels(page, selector) {
-  return page.evaluate((sel) => {
-    const c = document.querySelector(sel);
-    const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
-    let n = 0;
-    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
-    return n;
-  }, selector);
+async function inkedPixels(page, selector) {
+  const { data } = await canvasPixels(page, selector);
+  let n = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+  return n;
 }
 
 const SMALL = { 'hidden width': 64, 'latent dims': 8, 'batch size': 128, seed: 7 };

@@ -5,30 +5,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, useServerAndBrowser, openExplorer, screenshotPath } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer, screenshotPath, canvasPixels as shownPixels, canvasChanged } from './harness.mjs';
 
 const REFERENCE = join(ROOT, 'target', 'web', 'reference-digits.json');
 
 const session = useServerAndBrowser();
 
-/** The RGBA bytes of a canvas, as a plain array. */
-function canvasPixels(page, selector) {
-  return page.evaluate((sel) => {
-    const canvas = document.querySelector(sel);
-    return Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data);
-  }, selector);
+/** The RGBA bytes a canvas shows, as a plain array. */
+async function canvasPixels(page, selector) {
+  return (await shownPixels(page, selector)).data;
 }
 
 /** Waits until a canvas shows something other than `before`; returns the new pixels. */
-async function changedPixels(page, selector, before) {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const now = await canvasPixels(page, selector);
-    if (now.length !== before.length || now.some((v, i) => v !== before[i])) return now;
-    await page.waitForTimeout(50);
-  }
-  assert.fail(`${selector} did not change`);
-}
+const changedPixels = (page, selector, before) => canvasChanged(page, selector, before);
 
 /** Waits until the grid on screen matches the current state (no decode in flight for it). */
 async function gridSettled(page) {
@@ -215,6 +204,7 @@ test('wasm decode, grid and encode equal the native ones', async (t) => {
   assert.ok(existsSync(REFERENCE), `${REFERENCE} is missing: run make test-web (it writes it natively first)`);
   const reference = JSON.parse(readFileSync(REFERENCE, 'utf8'));
   const { page } = await openExplorer(session.browser, session.server.url);
+  await gridSettled(page); // so that no grid of the page's own lands on the canvas after this one
   const got = await page.evaluate(async ({ decode, grid, encode }) => {
     const { decoder } = window.explorer;
     const pixels = await decoder.decode(decode.z, decode.n);
@@ -223,8 +213,12 @@ test('wasm decode, grid and encode equal the native ones', async (t) => {
       yMin: grid.y_min, yMax: grid.y_max, cols: grid.cols, rows: grid.rows,
     });
     const encoded = await decoder.encode(encode.pixels);
-    return { pixels: Array.from(pixels.pixels), rgba: Array.from(tile.rgba), encoded: Array.from(encoded.muLogvar) };
+    // Drawn by the model worker on the grid canvas, so its reply has no pixels: they are read from the canvas.
+    return { pixels: Array.from(pixels.pixels), offscreen: decoder.drawsOn('grid'), tileHasPixels: 'rgba' in tile, encoded: Array.from(encoded.muLogvar) };
   }, reference);
+  assert.deepEqual([got.offscreen, got.tileHasPixels], [true, false], 'the grid is drawn in the model worker');
+  const shown = await canvasPixels(page, '#grid-canvas');
+  got.rgba = shown;
   const maxDiff = (a, b) => {
     assert.equal(a.length, b.length);
     return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);

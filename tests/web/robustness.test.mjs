@@ -7,7 +7,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer, canvasPixels, canvasChanged } from './harness.mjs';
 import { writeSafetensors } from './safetensors.mjs';
 
 const CORPUS = join(ROOT, 'target', 'web', 'hostile');
@@ -205,20 +205,16 @@ test('every hostile but valid model works or is refused clearly; then the shippe
   await page.getByLabel('model', { exact: true }).selectOption('digits');
   await page.waitForFunction(() => window.explorer.store.get().model?.name === 'digits');
   assert.equal((await decodedViews(page)).size, 16);
-  const before = await page.evaluate(() => Array.from(document.getElementById('image').getContext('2d').getImageData(0, 0, 28, 28).data));
+  const before = (await canvasPixels(page, '#image')).data;
   const z2 = page.getByRole('slider', { name: 'z2', exact: true });
   await z2.fill(await z2.getAttribute('max'));
-  await page.waitForFunction((b) => {
-    const now = document.getElementById('image').getContext('2d').getImageData(0, 0, 28, 28).data;
-    return now.some((v, i) => v !== b[i]);
-  }, before);
+  await canvasChanged(page, '#image', before, 30_000);
   assert.deepEqual(seen.filter((m) => PANIC.test(m) || m.startsWith('pageerror')), []);
   await page.close();
 });
 
 test('a wasm trap or a worker error restarts the worker: pending requests reject, the model reloads, the page decodes again', async () => {
   const { page } = await openExplorer(session.browser, session.server.url);
-  const pixels = () => page.evaluate(() => Array.from(document.getElementById('image').getContext('2d').getImageData(0, 0, 28, 28).data));
   for (const how of ['trap', 'worker error']) {
     const worker = page.workers().find((w) => w.url().endsWith('/www/worker.js'));
     assert.ok(worker, 'the model worker runs');
@@ -247,13 +243,10 @@ test('a wasm trap or a worker error restarts the worker: pending requests reject
     }
     await ended; // the dead worker was ended
     await page.getByText(/The model worker stopped \(.*\); it was restarted and the Digits \(MNIST\) model reloaded\./).waitFor({ timeout: 30_000 });
-    const start = await pixels();
+    const start = (await canvasPixels(page, '#image')).data;
     const z3 = page.getByRole('slider', { name: 'z3', exact: true });
     await z3.fill(await z3.getAttribute(how === 'trap' ? 'max' : 'min'));
-    await page.waitForFunction((b) => {
-      const now = document.getElementById('image').getContext('2d').getImageData(0, 0, 28, 28).data;
-      return now.some((v, i) => v !== b[i]);
-    }, start, { timeout: 30_000 });
+    await canvasChanged(page, '#image', start, 30_000);
   }
   await page.close();
 });

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useServerAndBrowser, openInContext, screenshotPath } from './harness.mjs';
+import { useServerAndBrowser, openInContext, screenshotPath, canvasPixels, canvasChanged } from './harness.mjs';
 
 const session = useServerAndBrowser();
 
@@ -111,17 +111,14 @@ async function finger(context, page) {
 }
 
 /** The current z and the decoded image's pixels. */
-const snapshot = (page) => page.evaluate(() => {
-  const canvas = document.getElementById('image');
-  return { z: window.explorer.store.get().z, image: Array.from(canvas.getContext('2d').getImageData(0, 0, 28, 28).data) };
-});
+const snapshot = async (page) => {
+  const { data } = await canvasPixels(page, '#image');
+  return { z: await page.evaluate(() => window.explorer.store.get().z), image: data };
+};
 
 /** Waits until the decoded image differs from `before`. */
 function imageChanged(page, before) {
-  return page.waitForFunction((old) => {
-    const { data } = document.getElementById('image').getContext('2d').getImageData(0, 0, 28, 28);
-    return data.some((v, i) => v !== old[i]);
-  }, before);
+  return canvasChanged(page, '#image', before, 30_000);
 }
 
 for (const screen of [SCREENS[1], SCREENS[2]]) {
