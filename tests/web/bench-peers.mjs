@@ -14,8 +14,10 @@
 //  - from the page: the peers on the page, ours from the page with the round trip to its worker (the
 //    page posts z, the worker decodes and transfers the pixels back).
 // A grid's tiles are the decode of its cells plus their RGBA tiling (ours fused in the kernel, the peers'
-// in tileGray: one 32-bit store per pixel, rows in order); a grid frame from the page adds the round trip and putImageData.
-// Two page loads: every runtime on one thread, then every runtime on all cores.
+// in tileGray: one 32-bit store per pixel, rows in order); a grid frame from the page adds the round
+// trip and putImageData.
+// Two page loads: every runtime on one thread, then every runtime on all cores (there the peers run on
+// the page only: ORT's thread workers do not start from a worker in this harness).
 // Prints figures; asserts nothing beyond the correctness checks, which stop the run.
 
 import { readFileSync } from 'node:fs';
@@ -52,7 +54,7 @@ const PEER_RUNTIMES = readFileSync(join(ROOT, 'tests', 'web', 'peer-runtimes.js'
 
 /** Serves the peers' npm files, the ONNX model, the safetensors reader and a blank page under /bench/, with the isolation headers. */
 async function routeBench(page, origin) {
-  await page.route(`${origin}bench/**`, async (route) => {
+  await page.context().route(`${origin}bench/**`, async (route) => {
     const path = new URL(route.request().url()).pathname;
     const headers = { ...ISOLATION };
     if (path === '/bench/ours-worker.js') return route.fulfill({ body: OURS_WORKER, contentType: 'text/javascript', headers });
@@ -118,15 +120,21 @@ const ops = {
 };
 ${WORKER_PROTOCOL}`;
 
-/** A peer (TF.js or ORT, named by the query) in a classic worker, with the same operations as ours. */
+/**
+ * A peer (TF.js or ORT, named by the query) in a module worker, with the same operations as ours. ORT's
+ * threads need its ES module (a classic worker fails to start them); TF.js ships a classic script, run here
+ * as one, as the page's <script> tag does.
+ */
 const PEER_WORKER = `
 const name = new URL(self.location.href).searchParams.get('runtime');
-const SCRIPTS = { tfjs: ['/bench/tfjs/tf.min.js', '/bench/tfjs-wasm/tf-backend-wasm.min.js'], ort: ['/bench/ort/ort.wasm.min.js'] };
+const runScript = async (src) => (0, eval)(await (await fetch(src)).text());
 let runtime;
 let meta;
 const ops = {
   async init(config) {
-    importScripts(...SCRIPTS[name], '/bench/peer-runtimes.js');
+    if (name === 'ort') self.ort = await import('/bench/ort/ort.wasm.min.mjs');
+    else for (const src of ['/bench/tfjs/tf.min.js', '/bench/tfjs-wasm/tf-backend-wasm.min.js']) await runScript(src);
+    await runScript('/bench/peer-runtimes.js');
     meta = config.meta;
     runtime = await self.peerRuntimes[name](config);
     return runtime.info;
@@ -196,14 +204,16 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
   };
 
   // The peers in their own workers, and on the page (the same set-up code, tests/web/peer-runtimes.js).
+  // On more than one thread they stay on the page only: ORT's thread workers, started from a worker,
+  // fail to load here (their requests are not routed to the bench's files).
   const peerInfo = {};
-  for (const name of ['tfjs', 'ort']) {
-    workers[name] = startWorker(`/bench/peer-worker.js?runtime=${name}`);
+  const peersInWorkers = threads === 1;
+  for (const name of peersInWorkers ? ['tfjs', 'ort'] : []) {
+    workers[name] = startWorker(`/bench/peer-worker.js?runtime=${name}`, { type: 'module' });
     peerInfo[name] = await workers[name]('init', peerConfig[name]);
   }
-  for (const src of ['/bench/tfjs/tf.min.js', '/bench/tfjs-wasm/tf-backend-wasm.min.js', '/bench/ort/ort.wasm.min.js', '/bench/peer-runtimes.js']) {
-    await loadScript(src);
-  }
+  for (const src of ['/bench/tfjs/tf.min.js', '/bench/tfjs-wasm/tf-backend-wasm.min.js', '/bench/peer-runtimes.js']) await loadScript(src);
+  window.ort = await import('/bench/ort/ort.wasm.min.mjs');
   const onPage = {};
   for (const name of ['tfjs', 'ort']) onPage[name] = await window.peerRuntimes[name](peerConfig[name]);
   const names = Object.keys(workers);
@@ -240,9 +250,11 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
     'candle worker': async (side, base) => new Uint8ClampedArray((await workers.candle('grid', { side, base })).buffer),
   };
   for (const name of ['tfjs', 'ort']) {
-    decoders[`${name} worker`] = (z, n) => workers[name]('decode', { z, n });
+    if (peersInWorkers) {
+      decoders[`${name} worker`] = (z, n) => workers[name]('decode', { z, n });
+      framers[`${name} worker`] = async (side, base) => new Uint8ClampedArray((await workers[name]('grid', { side, z: gridZ(side, base) })).buffer);
+    }
     decoders[`${name} page`] = (z, n) => onPage[name].decode(z, n);
-    framers[`${name} worker`] = async (side, base) => new Uint8ClampedArray((await workers[name]('grid', { side, z: gridZ(side, base) })).buffer);
     framers[`${name} page`] = async (side, base) => window.tileGray(await onPage[name].decode(gridZ(side, base), side * side), side, meta.width, meta.height);
   }
 
@@ -317,7 +329,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
       ort: perCall((r) => onPage.ort.decode(zs[r % 4], n)),
     };
     const reps = n === 1 ? 200 : n <= 256 ? 8 : 3;
-    figures[`decode, batch ${n}, each in its worker`] = await timeRounds(inWorker, reps);
+    if (peersInWorkers) figures[`decode, batch ${n}, each in its worker`] = await timeRounds(inWorker, reps);
     figures[`decode, batch ${n}, from the page (ours: round trip)`] = await timeRounds(page, reps);
   }
   for (const side of grids) {
@@ -331,7 +343,7 @@ async function pageBench({ threads, batches, grids, rounds, tolerance, checkRows
       ort: perCall(async (r) => draw(await framers['ort page'](side, bases[r % 4]), side)),
     };
     const reps = side <= 16 ? 6 : 2;
-    figures[`grid ${side}x${side}: decode + RGBA tiles, each in its worker`] = await timeRounds(inWorker, reps);
+    if (peersInWorkers) figures[`grid ${side}x${side}: decode + RGBA tiles, each in its worker`] = await timeRounds(inWorker, reps);
     figures[`grid ${side}x${side} frame from the page (ours: round trip; + putImageData)`] = await timeRounds(page, reps);
   }
   return {
@@ -369,8 +381,9 @@ const reference = referenceDecode(decoder.layers, (() => {
 })(), checkRows);
 await withServerAndBrowser(async ({ server, browser }) => {
   console.log(`Chromium ${browser.version()}; ${ROUNDS} interleaved rounds per figure (median of per-round means)`);
-  for (const threads of [1, 2]) {
+  for (const threads of (process.env.BENCH_THREADS ?? '1,2').split(',').map(Number)) {
     const page = await browser.newPage();
+    page.on('console', (message) => process.env.BENCH_VERBOSE && console.log(`  [page] ${message.text()}`));
     await routeBench(page, server.url);
     await page.goto(`${server.url}bench/page.html`);
     const result = await page.evaluate(pageBench, {
@@ -391,9 +404,9 @@ await withServerAndBrowser(async ({ server, browser }) => {
         `within ${worstReference.toExponential(1)} of a float64 reference; grids within ${worstGray} gray level(s)`,
     );
     printTable(
-      `threads: vae-explorer ${result.ourThreads}; TF.js ${result.peerInfo.tfjs.version} ${result.peerInfo.tfjs.threads} in its worker, ` +
-        `${result.pageInfo.tfjs.threads} on the page (SIMD ${result.peerInfo.tfjs.simd ? 'on' : 'off'}); ORT web ${result.peerInfo.ort.version} ` +
-        `${result.peerInfo.ort.threads} in its worker, ${result.pageInfo.ort.threads} on the page; ` +
+      `threads: vae-explorer ${result.ourThreads}; TF.js ${result.pageInfo.tfjs.version} ${result.peerInfo.tfjs?.threads ?? 'not run'} in its worker, ` +
+        `${result.pageInfo.tfjs.threads} on the page (SIMD ${result.pageInfo.tfjs.simd ? 'on' : 'off'}); ORT web ${result.pageInfo.ort.version} ` +
+        `${result.peerInfo.ort?.threads ?? 'not run'} in its worker, ${result.pageInfo.ort.threads} on the page; ` +
         `cross-origin isolated: ${result.isolated}; ${result.cores} cores`,
       result,
     );

@@ -1,6 +1,6 @@
 // The peers' decoders for bench-peers.mjs, set up the same way on the page and in a worker.
-// A classic script: load it after TF.js (tf) or ONNX Runtime Web (ort); it defines self.peerRuntimes
-// and self.tileGray.
+// A classic script: run it once TF.js (self.tf) or ONNX Runtime Web (self.ort) is there; it defines
+// self.peerRuntimes and self.tileGray.
 
 /** Starts each peer on `threads` threads; resolves to { decode(z, n) -> Float32Array, info }. */
 self.peerRuntimes = {
