@@ -104,6 +104,17 @@ export async function withServerAndBrowser(job) {
   }
 }
 
+/** Strips the isolation headers from everything `url`'s server sends in `context`: a page that is not cross-origin isolated. */
+export async function stripIsolation(context, url) {
+  await context.route(`${url}**`, async (route) => {
+    const response = await route.fetch();
+    const headers = { ...response.headers() };
+    delete headers['cross-origin-opener-policy'];
+    delete headers['cross-origin-embedder-policy'];
+    await route.fulfill({ response, headers });
+  });
+}
+
 /** Opens the page and waits until the first decoded image is on screen; collects console errors. */
 export async function openExplorer(browser, url, { query = '' } = {}) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, useServerAndBrowser, openExplorer, canvasPixels, canvasChanged } from './harness.mjs';
+import { ROOT, useServerAndBrowser, openExplorer, canvasPixels, canvasChanged, stripIsolation } from './harness.mjs';
 
 const REFERENCE = join(ROOT, 'target', 'web', 'reference-digits.json');
 
@@ -27,15 +27,7 @@ async function open({ isolated = true, fallback = false } = {}) {
   const context = await session.browser.newContext({ viewport: { width: 1280, height: 900 } });
   const requested = [];
   context.on('request', (request) => requested.push(new URL(request.url()).pathname));
-  if (!isolated) {
-    await context.route(`${session.server.url}**`, async (route) => {
-      const response = await route.fetch();
-      const headers = { ...response.headers() };
-      delete headers['cross-origin-opener-policy'];
-      delete headers['cross-origin-embedder-policy'];
-      await route.fulfill({ response, headers });
-    });
-  }
+  if (!isolated) await stripIsolation(context, session.server.url);
   await context.addInitScript(countMainThreadDraws);
   if (fallback) await context.addInitScript(() => delete HTMLCanvasElement.prototype.transferControlToOffscreen);
   const { page, errors } = await openExplorer(context, session.server.url);

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useServerAndBrowser, openExplorer } from './harness.mjs';
+import { useServerAndBrowser, openExplorer, stripIsolation } from './harness.mjs';
 
 const session = useServerAndBrowser();
 
@@ -37,14 +37,7 @@ test('the threaded build with its pool decodes exactly what the single-thread bu
 
 test('a page that is not cross-origin isolated loads the single-thread build and draws', async () => {
   const context = await session.browser.newContext();
-  // Strip the isolation headers from everything the server sends.
-  await context.route(`${session.server.url}**`, async (route) => {
-    const response = await route.fetch();
-    const headers = { ...response.headers() };
-    delete headers['cross-origin-opener-policy'];
-    delete headers['cross-origin-embedder-policy'];
-    await route.fulfill({ response, headers });
-  });
+  await stripIsolation(context, session.server.url);
   const requested = [];
   context.on('request', (request) => requested.push(new URL(request.url()).pathname));
   const { page, errors } = await openExplorer(context, session.server.url);
