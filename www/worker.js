@@ -242,7 +242,7 @@ self.onmessage = (event) => {
   const { kind, args } = event.data;
   if (Object.hasOwn(deliveries, kind)) deliveries[kind](args);
   else if (NEEDS_ENCODER.has(kind)) {
-    // Waits for the encoder part outside the queue, so that decodes go on meanwhile; requests keep their order.
+    // Waits for the encoder part outside the queue, so that decodes go on meanwhile; requests that need it keep their order among themselves.
     queue
       .then(() => encoderReady ?? fetchEncoderPart())
       .then(() => (queue = queue.then(() => handle(event.data))));

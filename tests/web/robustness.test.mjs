@@ -224,6 +224,8 @@ test('a wasm trap or a worker error restarts the worker: pending requests reject
       const settled = await page.evaluate(async () => {
         const { decoder, store } = window.explorer;
         const z = store.get().z;
+        // The encoder part first: until it is in, encode waits outside the queue and the trap could pass it.
+        await decoder.encode(new Float32Array(784));
         const requests = [
           decoder.decode(z, 1, 'probe-a'), decoder.encode(new Float32Array(784)), decoder.crashForTest(),
           decoder.decode(z, 1, 'probe-b'), decoder.elbo(new Float32Array(784)), decoder.decode(z, 1, 'probe-a'),
