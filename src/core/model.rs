@@ -304,9 +304,15 @@ fn transposed(t: &Tensor) -> Result<Tensor> {
     let (rows, cols) = t.dims2()?;
     let values = t.flatten_all()?.to_vec1::<f32>()?;
     let mut out = vec![0.0f32; values.len()];
-    for (i, row) in values.chunks_exact(cols.max(1)).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            out[j * rows + i] = v;
+    // In square blocks, so that both the reads and the strided writes stay in cache.
+    const BLOCK: usize = 32;
+    for i0 in (0..rows).step_by(BLOCK) {
+        for j0 in (0..cols).step_by(BLOCK) {
+            for i in i0..(i0 + BLOCK).min(rows) {
+                for j in j0..(j0 + BLOCK).min(cols) {
+                    out[j * rows + i] = values[i * cols + j];
+                }
+            }
         }
     }
     Tensor::from_vec(out, (cols, rows), t.device())

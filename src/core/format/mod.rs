@@ -335,12 +335,10 @@ fn model_values(sources: &Sources, name: &str, view: &TensorView) -> Result<Vec<
     if scales.iter().any(|&s| s < 0.0) {
         return Err(FormatError::NegativeScale(scale_name));
     }
-    let values: Vec<f32> = view
-        .data()
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| f32::from(b as i8) * scales[i / cols])
-        .collect();
+    let mut values = Vec::with_capacity(rows * cols);
+    for (row, &scale) in view.data().chunks_exact(cols.max(1)).zip(&scales) {
+        values.extend(row.iter().map(|&b| f32::from(b as i8) * scale));
+    }
     if values.iter().any(|v| !v.is_finite()) {
         return Err(FormatError::NotFinite(name.to_string()));
     }
