@@ -3,10 +3,10 @@
 //   node tests/web/bench.mjs        (make bench-web builds first)
 //
 // Reports: wasm size (raw, gzip), the worker's decode time for a 16x16 grid and for one image (median
-// of many), and, while a slider is driven faster than frames (an input event every 5 ms, from a worker's
-// timer) over a 16x16 and a 32x32 grid: input events/s, grid frames drawn per second, the longest main-thread task in CPU ms
-// (a Chromium trace) and long tasks (>50 ms of wall time). Targets: grid <= 16 ms, wasm <= 250 KB gzip, no long tasks
-// while dragging. What a first visit downloads and waits for is bench-delivery.mjs's.
+// of many), and, while a slider is driven faster than frames (an input event every 5 ms, from a
+// worker's timer) over a 16x16 and a 32x32 grid: input events/s, grid frames drawn per second, the
+// longest main-thread task in CPU ms (a Chromium trace) and long tasks (>50 ms of wall time). Targets:
+// grid <= 16 ms, wasm <= 250 KB gzip, no long tasks while dragging. What a first visit downloads and waits for is bench-delivery.mjs's.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
