@@ -131,25 +131,95 @@ pub fn pin_thread_count() {
     }
 }
 
-/// Runs `f` on a rayon worker (natively), so the parallel kernels inside it start and finish
-/// without waking and parking the calling thread each time.
+/// Runs `f` on a rayon worker (natively, and in the threaded wasm build), so the parallel kernels
+/// inside it start and finish without waking and parking the calling thread each time.
 fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     {
         let mut out = None;
         rayon::scope(|_| out = Some(f()));
         out.expect("rayon::scope runs its closure")
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(not(any(not(target_arch = "wasm32"), feature = "threads")))]
     f()
 }
 
-/// Runs `a` and `b`, concurrently natively (rayon), one after the other in wasm.
+/// Runs `a` and `b`, concurrently where rayon runs (natively, threaded wasm), else one after the other.
 fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     return rayon::join(a, b);
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(not(any(not(target_arch = "wasm32"), feature = "threads")))]
     (a(), b())
+}
+
+/// `f(0), ..., f(n - 1)` in index order, concurrently where rayon runs.
+fn map_par<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+    {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().map(f).collect()
+    }
+    #[cfg(not(any(not(target_arch = "wasm32"), feature = "threads")))]
+    (0..n).map(f).collect()
+}
+
+/// Fewest images in one part of a split batch: smaller parts would leave the matmuls too thin to pay.
+const MIN_PART_ROWS: usize = 16;
+
+/// Into how many row blocks a step splits its batch, each block's forward and backward on its own
+/// thread. In the threaded wasm build, one per pool thread: there candle's matmul runs on one
+/// thread, so the batch is what is split. Natively 1: candle's matmul already uses every core.
+fn batch_parts(rows: usize) -> usize {
+    #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+    let threads = rayon::current_num_threads();
+    #[cfg(not(all(target_arch = "wasm32", feature = "threads")))]
+    let threads = 1;
+    threads.min(rows / MIN_PART_ROWS).max(1)
+}
+
+/// The loss and every variable's gradient (summed over the batch) from `parts` row blocks of it,
+/// computed concurrently; the blocks' sums are added in block order, so the result is the same
+/// for any thread timing, and equal to the whole batch's within rounding.
+fn loss_and_grads_in_parts(
+    vae: &Vae,
+    x: &Tensor,
+    eps: &Tensor,
+    kl_weight: f64,
+    parts: usize,
+) -> Result<(f64, Vec<Tensor>)> {
+    let n = x.dim(0)?;
+    let vars = 2 * (vae.encoder.hidden.len() + vae.decoder.hidden.len() + 2);
+    let part = |p: usize| -> Result<(f64, Vec<Option<Tensor>>)> {
+        let (start, end) = (p * n / parts, (p + 1) * n / parts);
+        let (xs, es) = (
+            x.narrow(0, start, end - start)?,
+            eps.narrow(0, start, end - start)?,
+        );
+        let mut grads = vec![None; vars];
+        let loss = loss_and_grads(vae, &xs, &es, kl_weight, &mut |i, g| {
+            grads[i] = Some(g);
+            Ok(())
+        })?;
+        Ok((loss, grads))
+    };
+    let blocks = map_par(parts, part);
+    let mut loss = 0.0;
+    let mut sums: Vec<Option<Tensor>> = vec![None; vars];
+    for block in blocks {
+        let (block_loss, grads) = block?;
+        loss += block_loss;
+        for (sum, g) in sums.iter_mut().zip(grads) {
+            let g = g.ok_or_else(|| candle_core::Error::Msg("a gradient is missing".into()))?;
+            *sum = Some(match sum.take() {
+                Some(s) => (s + g)?,
+                None => g,
+            });
+        }
+    }
+    if !loss.is_finite() {
+        candle_core::bail!("{DIVERGED}: the loss is {loss}");
+    }
+    Ok((loss, sums.into_iter().flatten().collect()))
 }
 
 /// The summed loss (BCE + `kl_weight` * KL); hands each variable's gradient to `sink` with its
@@ -309,6 +379,12 @@ impl Trainer {
 
     /// One optimizer step on the given images; returns the mean loss per image that was minimised.
     pub fn step(&mut self, x: &Tensor, kl_weight: f64) -> Result<f32> {
+        self.step_in_parts(x, kl_weight, batch_parts(x.dim(0)?))
+    }
+
+    /// `step`, with the batch's gradient taken in `parts` row blocks at once (1: the whole batch,
+    /// each gradient handed to Adam as soon as the backward pass is done with its variable).
+    fn step_in_parts(&mut self, x: &Tensor, kl_weight: f64, parts: usize) -> Result<f32> {
         let n = x.dim(0)?;
         let x = x.to_dtype(DType::F32)?.contiguous()?;
         let mut rng = rng_for(self.options.seed, Stream::Noise, self.progress.step);
@@ -316,7 +392,18 @@ impl Trainer {
         let (vae, adam) = (&self.vae, &mut self.adam);
         let loss = on_worker(|| -> Result<f64> {
             adam.begin_step();
-            let loss = loss_and_grads(vae, &x, &eps, kl_weight, &mut |i, g| adam.update_var(i, &g));
+            let loss = if parts > 1 {
+                loss_and_grads_in_parts(vae, &x, &eps, kl_weight, parts).and_then(
+                    |(loss, grads)| {
+                        for (i, g) in grads.iter().enumerate() {
+                            adam.update_var(i, g)?;
+                        }
+                        Ok(loss)
+                    },
+                )
+            } else {
+                loss_and_grads(vae, &x, &eps, kl_weight, &mut |i, g| adam.update_var(i, &g))
+            };
             if loss.is_err() {
                 adam.step -= 1; // a refused step leaves the optimizer as it was
             }
@@ -510,6 +597,54 @@ mod tests {
         let (a, b, c) = (run(11), run(11), run(12));
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// A step whose batch is split in row blocks (as the threaded lab runs it) gives the whole
+    /// batch's weights within rounding, and a diverging split step changes nothing.
+    #[test]
+    fn split_batch_steps_match_whole_batch_steps() {
+        let config = ModelConfig::mirrored(40, 4, &[24, 12]);
+        let x = random_images(3, 50, 40);
+        let weights = |t: &Trainer| -> Vec<f32> {
+            let tensors = t.vae.to_tensors().unwrap();
+            tensors
+                .iter()
+                .flat_map(|(_, t)| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .collect()
+        };
+        let run = |parts: usize| -> (Vec<f32>, Vec<f32>) {
+            let mut t = Trainer::new(&config, options(7)).unwrap();
+            let losses = (0..6)
+                .map(|_| t.step_in_parts(&x, 0.8, parts).unwrap())
+                .collect();
+            (losses, weights(&t))
+        };
+        let (whole_losses, whole) = run(1);
+        for parts in [2, 3] {
+            let (losses, split) = run(parts);
+            for (a, b) in losses.iter().zip(&whole_losses) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs(),
+                    "{parts} parts: loss {a} vs {b}"
+                );
+            }
+            let worst = split
+                .iter()
+                .zip(&whole)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{parts} parts: weights differ by {worst}");
+        }
+
+        let mut t = Trainer::new(&config, options(7)).unwrap();
+        let before = weights(&t);
+        let mut bad = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        bad[45 * 40] = f32::NAN; // in the second block only
+        let bad = matrix(&bad, 50, 40).unwrap();
+        let error = t.step_in_parts(&bad, 1.0, 2).unwrap_err().to_string();
+        assert!(error.starts_with(DIVERGED), "{error}");
+        assert_eq!(weights(&t), before);
+        assert_eq!(t.progress.step, 0);
     }
 
     /// A few dozen steps on 512 real images lower the loss.

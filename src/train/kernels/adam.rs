@@ -69,7 +69,7 @@ fn adam_slice_body(s: AdamStep, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: 
 }
 
 /// Elements per Adam work unit.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
 const ADAM_CHUNK: usize = 32 * 1024;
 
 /// The in-place Adam update of one parameter: `m` and `v` are already borrowed mutably.
@@ -106,7 +106,7 @@ impl InplaceOp2 for AdamUpdate<'_> {
             bail!("adam: moments do not match the parameter")
         }
         let step = self.step;
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
         if p.len() > ADAM_CHUNK {
             use rayon::prelude::*;
             p.par_chunks_mut(ADAM_CHUNK)

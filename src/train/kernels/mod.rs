@@ -2,7 +2,7 @@
 //! bias + activation, the Adam optimiser, and the SIMD dispatch they share.
 //!
 //! Each kernel is one pass over contiguous f32 data, split into fixed row chunks that run on
-//! rayon natively and serially in wasm (the lab's build is single-thread). Partial sums are
+//! rayon natively and in the threaded wasm build, and serially in the single-thread one. Partial sums are
 //! combined in chunk order, so results do not depend on thread timing. This file holds what they
 //! share: storage access and the chunked loops.
 
@@ -55,7 +55,7 @@ where
     F: Fn(usize, &mut [f32]) -> R + Sync + Send,
 {
     let chunk_len = chunk_len.max(1);
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     {
         use rayon::prelude::*;
         if out.len() > chunk_len {
