@@ -102,6 +102,11 @@ $(eval $(call single_thread_wasm,$(PKG_LAB),$(LAB_TARGET_DIR),--features lab))
 PKG_THREADS := www/pkg-threads
 PKG_THREADS_WASM := $(PKG_THREADS)/vae_explorer_bg.wasm
 THREADS_TARGET_DIR := target/wasm-threads
+# The lab's threaded build (www/pkg-lab-threads): www/lab-worker.js loads it when the page is isolated.
+PKG_LAB_THREADS := www/pkg-lab-threads
+PKG_LAB_THREADS_WASM := $(PKG_LAB_THREADS)/vae_explorer_bg.wasm
+LAB_THREADS_TARGET_DIR := target/wasm-lab-threads
+, := ,
 THREADS_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd \
   -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=1073741824 \
   -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
@@ -115,20 +120,25 @@ setup-nightly:
 	@rustup +nightly target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown --toolchain nightly
 	@rustup +nightly component list --installed | grep -q '^rust-src' || rustup component add rust-src --toolchain nightly
 
-$(PKG_THREADS_WASM): $(LIB_SOURCES) Cargo.toml Cargo.lock tools/wasm-opt.mjs | setup-nightly setup-wasm-bindgen setup-node
+# A threaded build: $(1) its output folder, $(2) its cargo target dir, $(3) its cargo features.
+define threaded_wasm
+$(1)/vae_explorer_bg.wasm: $(LIB_SOURCES) Cargo.toml Cargo.lock tools/wasm-opt.mjs | setup-nightly setup-wasm-bindgen setup-node
 	RUSTFLAGS='$(THREADS_RUSTFLAGS)' $(CARGO) +nightly build --profile wasm-release --lib --target wasm32-unknown-unknown \
-	  --features threads -Z build-std=panic_abort,std --target-dir $(THREADS_TARGET_DIR)
-	wasm-bindgen --target web --out-dir $(PKG_THREADS) $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
+	  --features $(3) -Z build-std=panic_abort,std --target-dir $(2)
+	wasm-bindgen --target web --out-dir $(1) $(2)/wasm32-unknown-unknown/wasm-release/vae_explorer.wasm
 	@# Without a bundler, wasm-bindgen-rayon's worker imports '../../..', a folder: point it at the bindings.
 	@# The patch must match exactly once; otherwise the build fails (and make retries it next time).
-	@set -- $(PKG_THREADS)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js; helper=$$1; \
-	  fail() { echo "error: wasm-bindgen-rayon's worker helper: $$1 (unpatched, the thread pool hangs: update this patch)" >&2; rm -f $@; exit 1; }; \
-	  [ $$# -eq 1 ] && [ -f "$$helper" ] || fail "expected one workerHelpers.js, found: $$*"; \
-	  [ "$$(grep -cF "$(RAYON_IMPORT_FROM)" "$$helper")" -eq 1 ] || fail "$$helper does not hold $(RAYON_IMPORT_FROM) exactly once"; \
-	  sed -i "s#$(RAYON_IMPORT_FROM)#$(RAYON_IMPORT_TO)#" "$$helper"; \
-	  ! grep -qF "$(RAYON_IMPORT_FROM)" "$$helper" && grep -qF "$(RAYON_IMPORT_TO)" "$$helper" || fail "$$helper still holds $(RAYON_IMPORT_FROM) after the patch"; \
-	  echo "patched $$helper: $(RAYON_IMPORT_FROM) -> $(RAYON_IMPORT_TO)"
-	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(PKG_THREADS)
+	@set -- $(1)/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js; helper=$$$$1; \
+	  fail() { echo "error: wasm-bindgen-rayon's worker helper: $$$$1 (unpatched, the thread pool hangs: update this patch)" >&2; rm -f $$@; exit 1; }; \
+	  [ $$$$# -eq 1 ] && [ -f "$$$$helper" ] || fail "expected one workerHelpers.js, found: $$$$*"; \
+	  [ "$$$$(grep -cF "$(RAYON_IMPORT_FROM)" "$$$$helper")" -eq 1 ] || fail "$$$$helper does not hold $(RAYON_IMPORT_FROM) exactly once"; \
+	  sed -i "s#$(RAYON_IMPORT_FROM)#$(RAYON_IMPORT_TO)#" "$$$$helper"; \
+	  ! grep -qF "$(RAYON_IMPORT_FROM)" "$$$$helper" && grep -qF "$(RAYON_IMPORT_TO)" "$$$$helper" || fail "$$$$helper still holds $(RAYON_IMPORT_FROM) after the patch"; \
+	  echo "patched $$$$helper: $(RAYON_IMPORT_FROM) -> $(RAYON_IMPORT_TO)"
+	node --experimental-wasm-relaxed-simd tools/wasm-opt.mjs $(1)
+endef
+$(eval $(call threaded_wasm,$(PKG_THREADS),$(THREADS_TARGET_DIR),threads))
+$(eval $(call threaded_wasm,$(PKG_LAB_THREADS),$(LAB_THREADS_TARGET_DIR),lab$(,)threads))
 
 # KaTeX (npm, pinned in package.json) typesets the ELBO panel's formulas offline: its module, stylesheet,
 # fonts and licence are copied into a served, git-ignored folder. katex.mjs is written last, as the stamp.
@@ -152,7 +162,7 @@ $(LAB_DATA_DIR)/fashion.safetensors.gz: $(FASHION_FILES) src/bin/lab_data.rs src
 	@mkdir -p $(LAB_DATA_DIR)
 	$(CARGO) run --release --quiet --bin lab_data -- --dataset fashion --train 10000 --test 1000 --train-levels 16 --out $@
 
-build: $(PKG_WASM) $(PKG_THREADS_WASM) $(PKG_LAB_WASM) $(KATEX) $(LAB_DATA) ## Build the wasm modules into www/pkg, www/pkg-threads and www/pkg-lab (wasm-bindgen, then wasm-opt when valid), copy KaTeX into www/vendor, and write the lab's datasets into www/lab-data
+build: $(PKG_WASM) $(PKG_THREADS_WASM) $(PKG_LAB_WASM) $(PKG_LAB_THREADS_WASM) $(KATEX) $(LAB_DATA) ## Build the wasm modules into www/pkg, www/pkg-threads, www/pkg-lab and www/pkg-lab-threads (wasm-bindgen, then wasm-opt when valid), copy KaTeX into www/vendor, and write the lab's datasets into www/lab-data
 
 serve: build ## Serve the explorer on http://127.0.0.1:$(PORT)/ (PORT=... to change)
 	python3 tools/serve.py --port $(PORT)

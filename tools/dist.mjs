@@ -1,7 +1,7 @@
 // Writes dist/: the explorer as a self-contained static folder that any web server can serve as it is
 // (`make dist`; docs/WEB.md, "Offline and any host"). It needs `make build` first and no toolchain after.
 //
-// dist/ holds the page, its modules, the three wasm builds (the explorer's two and the lab's), KaTeX, the
+// dist/ holds the page, its modules, the four wasm builds (the explorer's two and the lab's two), KaTeX, the
 // lab's dataset packs, the shipped models' two parts, the service
 // worker (www/service-worker.js with Workbox's precache manifest of content hashes), Workbox's runtime
 // files, a `_headers` file for hosts that read one, and a short README. It is written beside and then
@@ -80,6 +80,7 @@ const wasmFiles = (path) => !/\.(d\.ts|gitignore)$/.test(path) && !path.endsWith
 copy('www/pkg', wasmFiles);
 copy('www/pkg-threads', wasmFiles);
 copy('www/pkg-lab', wasmFiles);
+copy('www/pkg-lab-threads', wasmFiles);
 copy('www/lab-data');
 copy('www/vendor/katex');
 
@@ -112,6 +113,7 @@ const { count, size, warnings } = await injectManifest({
     'www/pkg/**/*.{js,wasm.gz}',
     'www/pkg-threads/**/*.{js,wasm.gz}',
     'www/pkg-lab/**/*.{js,wasm.gz}',
+    'www/pkg-lab-threads/**/*.{js,wasm.gz}',
     'www/lab-data/*.safetensors.gz',
     'www/vendor/katex/**/*.{mjs,css,woff2}',
     'weights/*.safetensors',

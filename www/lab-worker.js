@@ -18,14 +18,31 @@ let epochsDone = 0;
 let batchMs = 0; // a running estimate of one batch's time
 const packs = new Map(); // dataset name -> inflated bytes
 
-/** Loads the lab's wasm build (www/pkg-lab: the explorer's single-thread build plus the trainer) once. */
+/**
+ * Loads the lab's wasm build once: www/pkg-lab-threads (both cores) where the page is cross-origin
+ * isolated and its thread pool starts, www/pkg-lab (one thread) otherwise. Both are the explorer's
+ * build plus the trainer; `threads` says how many threads train.
+ */
 function bindings() {
   bindingsPromise ??= (async () => {
-    const [loaded, { compileBuild }] = await Promise.all([import('./pkg-lab/vae_explorer.js'), import('./wasm-build.js')]);
-    await loaded.default({ module_or_path: await compileBuild('pkg-lab') });
-    return loaded;
+    const { compileBuild, shouldUseThreadedBuild } = await import('./wasm-build.js');
+    if (shouldUseThreadedBuild()) {
+      try {
+        return await loadBuild(compileBuild, 'pkg-lab-threads', navigator.hardwareConcurrency);
+      } catch (error) {
+        console.warn(`the lab trains on one thread: ${error.message ?? error}`);
+      }
+    }
+    return loadBuild(compileBuild, 'pkg-lab', 1);
   })();
   return bindingsPromise;
+}
+
+async function loadBuild(compileBuild, build, threads) {
+  const loaded = await import(`./${build}/vae_explorer.js`);
+  await loaded.default({ module_or_path: await compileBuild(build) });
+  if (threads > 1) await loaded.initThreadPool(threads);
+  return { loaded, threads };
 }
 
 /** Downloads and inflates a dataset pack (gzip, by the browser's DecompressionStream). */
@@ -119,20 +136,20 @@ async function trainLoop(oneEpoch) {
 const handlers = {
   /** The settings' limits. */
   async limits() {
-    const loaded = await bindings();
-    return { limits: JSON.parse(loaded.labLimits()) };
+    const { loaded, threads } = await bindings();
+    return { limits: JSON.parse(loaded.labLimits()), threads };
   },
 
   /** Checks field texts; resolves to a list of { key, message }. */
   async check({ fields }) {
-    const loaded = await bindings();
+    const { loaded } = await bindings();
     return JSON.parse(loaded.checkLabSettings(JSON.stringify(fields)));
   },
 
   /** A new model (Reset): the dataset is downloaded the first time it is asked for. */
   async reset({ dataset, fields }) {
     await stopTraining();
-    const loaded = await bindings();
+    const { loaded } = await bindings();
     const { bytes, served } = await pack(dataset);
     lab?.free();
     lab = null;

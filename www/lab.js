@@ -176,7 +176,7 @@ export async function mountLab({ root, useModel }) {
     const base = report.epoch + (report.batch === 0 ? 0 : report.batch / report.batches);
     const planned = Number(fields().epochs);
     $('lab-progress').value = Math.min(1, base / planned);
-    $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s \u00b7 ${formatSeconds(secondsLeft)} left`;
+    $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s on ${root.dataset.threads === '1' ? 'one thread' : `${root.dataset.threads} threads`} \u00b7 ${formatSeconds(secondsLeft)} left`;
   }
 
   function drawHeldOut(h) {
@@ -284,8 +284,10 @@ export async function mountLab({ root, useModel }) {
     document.head.append(css);
   }
   client = connect(onEvent);
-  ({ limits } = await client.ask('limits'));
+  let threads;
+  ({ limits, threads } = await client.ask('limits'));
   root.innerHTML = markup(limits);
+  root.dataset.threads = String(threads);
   root.dataset.ready = 'false';
   setRunning(false);
 

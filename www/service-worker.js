@@ -2,7 +2,7 @@
 // "Offline and any host"). It makes the page work offline after one visit and adds the cross-origin
 // isolation headers that hosts such as GitHub Pages cannot send, so that the threaded build can run.
 //
-// - The page, its modules and the three wasm builds are precached by Workbox from a manifest of content
+// - The page, its modules and the four wasm builds are precached by Workbox from a manifest of content
 //   hashes written at build time: a changed file changes this script, the browser installs the new
 //   version, and it replaces the old files all at once when it takes over.
 // - The shipped models and the lab's dataset packs are cached when they are opened (cache first), under

@@ -1,5 +1,5 @@
-// Which wasm build to run: www/pkg-threads (both cores) or www/pkg (one thread), and how to fetch it.
-// index.html's early start, the model worker and the peer benchmark all decide by these functions.
+// Which wasm build to run: a threaded one (www/pkg-threads, www/pkg-lab-threads: both cores) or one thread, and how to fetch it.
+// index.html's early start, the model worker, the lab worker and the peer benchmark all decide by these functions.
 
 /** True when this page or worker should run the threaded build: it is cross-origin isolated and has more than one core. */
 export function shouldUseThreadedBuild() {
@@ -9,7 +9,7 @@ export function shouldUseThreadedBuild() {
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /**
- * Compiles one build's module (`pkg`, `pkg-threads` or `pkg-lab`) from its gzip'd copy, so that a host
+ * Compiles one build's module (`pkg`, `pkg-threads`, `pkg-lab` or `pkg-lab-threads`) from its gzip'd copy, so that a host
  * that compresses nothing still sends a third of the bytes. A host that sends it with
  * `Content-Encoding: gzip` (so that it arrives inflated) works too: the first bytes say which it is.
  */

@@ -225,7 +225,10 @@ test('the lab from dist/: its own build and the dataset it opened, online and th
       await page.waitForSelector('#lab-root[data-ready="true"]', { timeout: 60_000 });
     };
     await openLab();
-    assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm.gz'), 'the lab loads its own build');
+    // The service worker makes the page cross-origin isolated here, so the lab runs its threaded build.
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+    assert.ok(requested.includes('/www/pkg-lab-threads/vae_explorer_bg.wasm.gz'), 'the lab loads its own threaded build');
+    assert.equal(await page.evaluate(() => Number(document.getElementById('lab-root').dataset.threads)), await page.evaluate(() => navigator.hardwareConcurrency));
     await page.waitForFunction(async () => {
       const keys = (await (await caches.open('vae-explorer-models')).keys()).map((request) => new URL(request.url).pathname);
       return keys.some((key) => key.endsWith('/www/lab-data/digits.safetensors.gz'));

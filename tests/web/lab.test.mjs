@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, canvasGray, canvasPixels, useServerAndBrowser, openExplorer } from './harness.mjs';
+import { ROOT, canvasGray, canvasPixels, useServerAndBrowser, openExplorer, stripIsolation } from './harness.mjs';
 
 const session = useServerAndBrowser();
 const EVAL = join(ROOT, 'target', 'release', 'eval');
@@ -22,6 +22,16 @@ async function openLab(browser = session.browser) {
   await page.waitForSelector('#lab-root[data-ready="true"]', { timeout: 30_000 });
   return { page, errors };
 }
+
+/** A browser context whose pages are cross-origin isolated (the lab's threaded build) or not (one thread). */
+async function labContext(isolated) {
+  const context = await session.browser.newContext();
+  if (!isolated) await stripIsolation(context, session.server.url);
+  return context;
+}
+
+/** How many threads the lab trains on, as its worker reported. */
+const labThreads = (page) => page.evaluate(() => Number(document.getElementById('lab-root').dataset.threads));
 
 /** Types settings into the lab's fields (by their accessible names) and presses Reset. */
 async function resetWith(page, settings) {
@@ -156,35 +166,40 @@ test('with beta = 8 fewer dims stay active than with beta = 1 (same seed and epo
   await page.close();
 });
 
-test('the same seed gives the same first epoch, and pause then train equals an uninterrupted run', async () => {
-  const { page } = await openLab();
-  const firstEpoch = async () => {
-    await resetWith(page, { ...SMALL, epochs: 2 });
-    assert.equal(await runUntilStopped(page, 'Step'), 'step');
-    return (await labState(page)).trainLoss[0][1];
-  };
-  const [a, b] = [await firstEpoch(), await firstEpoch()];
-  assert.equal(a, b);
+for (const isolated of [false, true]) {
+  const build = isolated ? 'the threaded build' : 'the single-thread build';
+  test(`the same seed gives the same first epoch, and pause then train equals an uninterrupted run (${build})`, async () => {
+    const context = await labContext(isolated);
+    const { page } = await openLab(context);
+    assert.equal(await labThreads(page), isolated ? await page.evaluate(() => navigator.hardwareConcurrency) : 1);
+    const firstEpoch = async () => {
+      await resetWith(page, { ...SMALL, epochs: 2 });
+      assert.equal(await runUntilStopped(page, 'Step'), 'step');
+      return (await labState(page)).trainLoss[0][1];
+    };
+    const [a, b] = [await firstEpoch(), await firstEpoch()];
+    assert.equal(a, b);
 
-  await resetWith(page, { ...SMALL, epochs: 4 });
-  assert.equal(await runUntilStopped(page, 'Train'), 'done');
-  const whole = await labState(page);
+    await resetWith(page, { ...SMALL, epochs: 4 });
+    assert.equal(await runUntilStopped(page, 'Train'), 'done');
+    const whole = await labState(page);
 
-  await resetWith(page, { ...SMALL, epochs: 4 });
-  await page.evaluate(() => delete document.getElementById('lab-root').dataset.stopped);
-  await lab(page).getByRole('button', { name: 'Train', exact: true }).click();
-  await page.waitForFunction(() => document.getElementById('lab-progress').value > 0.1);
-  await lab(page).getByRole('button', { name: 'Pause' }).click();
-  await page.waitForFunction(() => document.getElementById('lab-root').dataset.stopped);
-  assert.equal(await page.evaluate(() => document.getElementById('lab-root').dataset.stopped), 'paused');
-  const paused = await labState(page);
-  assert.ok(paused.running.length < whole.running.length, 'the pause came before the end');
-  assert.equal(await runUntilStopped(page, 'Train'), 'done');
-  const resumed = await labState(page);
-  assert.deepEqual(resumed.running, whole.running);
-  assert.deepEqual(resumed.epochs, whole.epochs);
-  await page.close();
-});
+    await resetWith(page, { ...SMALL, epochs: 4 });
+    await page.evaluate(() => delete document.getElementById('lab-root').dataset.stopped);
+    await lab(page).getByRole('button', { name: 'Train', exact: true }).click();
+    await page.waitForFunction(() => document.getElementById('lab-progress').value > 0.1);
+    await lab(page).getByRole('button', { name: 'Pause' }).click();
+    await page.waitForFunction(() => document.getElementById('lab-root').dataset.stopped);
+    assert.equal(await page.evaluate(() => document.getElementById('lab-root').dataset.stopped), 'paused');
+    const paused = await labState(page);
+    assert.ok(paused.running.length < whole.running.length, 'the pause came before the end');
+    assert.equal(await runUntilStopped(page, 'Train'), 'done');
+    const resumed = await labState(page);
+    assert.deepEqual(resumed.running, whole.running);
+    assert.deepEqual(resumed.epochs, whole.epochs);
+    await context.close();
+  });
+}
 
 test('Pause then Train at once leaves one run: it ends done, with each batch trained once', async () => {
   const { page, errors } = await openLab();
@@ -260,25 +275,45 @@ test('a diverging learning rate stops with a message and keeps the last good wei
   await page.close();
 });
 
-test('the lab trains on its own build, www/pkg-lab; the explorer\'s builds carry no trainer', async () => {
-  const context = await session.browser.newContext();
-  const requested = [];
-  context.on('request', (request) => requested.push(new URL(request.url()).pathname));
-  const { page } = await openLab(context);
-  assert.ok(requested.includes('/www/pkg-lab/vae_explorer_bg.wasm.gz'), 'the lab loads www/pkg-lab');
-  await resetWith(page, { ...SMALL, epochs: 1 });
-  assert.equal(await runUntilStopped(page, 'Step'), 'step');
-  assert.equal((await labState(page)).epochs.length, 1);
-  const exports = await page.evaluate(async () => {
-    const builds = ['pkg', 'pkg-threads', 'pkg-lab'];
+test('the lab trains on both cores (www/pkg-lab-threads) where the page is isolated, on one (www/pkg-lab) where not, to the same epoch within rounding; the explorer\'s builds carry no trainer', async () => {
+  const firstEpoch = async (isolated) => {
+    const context = await labContext(isolated);
+    const requested = [];
+    context.on('request', (request) => requested.push(new URL(request.url()).pathname));
+    const { page } = await openLab(context);
+    await resetWith(page, { ...SMALL, epochs: 1 });
+    assert.equal(await runUntilStopped(page, 'Step'), 'step');
+    const { epochs } = await labState(page);
+    assert.equal(epochs.length, 1);
+    const threads = await labThreads(page);
+    assert.match(await page.locator('#lab-progress-text').textContent(), threads === 1 ? / on one thread / : new RegExp(` on ${threads} threads `));
+    return { context, page, requested, threads, epoch: epochs[0] };
+  };
+  const single = await firstEpoch(false);
+  const threaded = await firstEpoch(true);
+  assert.ok(single.requested.includes('/www/pkg-lab/vae_explorer_bg.wasm.gz'), 'not isolated: the lab loads www/pkg-lab');
+  assert.ok(!single.requested.some((path) => path.startsWith('/www/pkg-lab-threads/')), 'not isolated: no threaded lab build');
+  assert.equal(single.threads, 1);
+  assert.ok(threaded.requested.includes('/www/pkg-lab-threads/vae_explorer_bg.wasm.gz'), 'isolated: the lab loads www/pkg-lab-threads');
+  assert.equal(threaded.threads, await threaded.page.evaluate(() => navigator.hardwareConcurrency));
+  for (const key of ['neg_elbo', 'recon', 'kl']) {
+    const [a, b] = [single.epoch[key], threaded.epoch[key]];
+    assert.ok(Math.abs(a - b) <= 0.01 + 1e-4 * Math.abs(a), `${key}: ${a} on one thread, ${b} on ${threaded.threads}`);
+  }
+  const exports = await threaded.page.evaluate(async () => {
+    const builds = ['pkg', 'pkg-threads', 'pkg-lab', 'pkg-lab-threads'];
     return Object.fromEntries(await Promise.all(builds.map(async (b) => [b, Object.keys(await import(`/www/${b}/vae_explorer.js`))])));
   });
-  assert.ok(exports['pkg-lab'].includes('Lab') && exports['pkg-lab'].includes('Model'), exports['pkg-lab'].join());
+  for (const build of ['pkg-lab', 'pkg-lab-threads']) {
+    assert.ok(exports[build].includes('Lab') && exports[build].includes('Model'), `${build}: ${exports[build].join()}`);
+  }
+  assert.ok(exports['pkg-lab-threads'].includes('initThreadPool'), exports['pkg-lab-threads'].join());
   for (const build of ['pkg', 'pkg-threads']) {
     assert.ok(exports[build].includes('Model'), `${build}: ${exports[build].join()}`);
     assert.ok(!exports[build].includes('Lab') && !exports[build].includes('labLimits'), `${build}: ${exports[build].join()}`);
   }
-  await context.close();
+  await single.context.close();
+  await threaded.context.close();
 });
 
 test('closing the lab while it trains ends its worker; nothing more is reported, the explorer decodes, the lab opens again', async () => {
