@@ -2,20 +2,22 @@
 //
 //   node tests/web/bench-lab.mjs          (make bench-lab builds first and runs it)
 //
-// 1. The lab with its default settings on digits, in its build (www/pkg-lab, one thread), trained from
-//    the Train click for LAB_SECONDS (default 125): the held-out -ELBO of the last epoch finished
+// 1. The lab with its default settings on digits, trained from the Train click for LAB_SECONDS
+//    (default 125), twice: in a cross-origin isolated page (its threaded build, www/pkg-lab-threads,
+//    both cores) and in one that is not (www/pkg-lab, one thread). Each: the held-out -ELBO of the last epoch finished
 //    by 30 s and by 120 s of wall-clock time, images/s, the main thread's tasks over 50 ms (CPU time
 //    from a Chromium trace, and wall time from PerformanceObserver "longtask") and the explorer's
 //    decode round trips while the lab trains.
 // 2. TensorFlow.js 4.22 (wasm backend, SIMD) training the same 784-400-8 VAE, loss and batch (128)
-//    on the same digits in the same page: images/s over timed steps after a warm-up.
+//    on the same digits in the same page, with as many threads as the lab had there: images/s over
+//    timed steps after a warm-up.
 // 3. The native trainer on the same model and batch (target/release/bench_train on 9,003
 //    Fashion-MNIST images, the digits split's size), with 2 threads and with 1.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { ROOT, withServerAndBrowser } from './harness.mjs';
+import { ROOT, stripIsolation, withServerAndBrowser } from './harness.mjs';
 import { mainThreadTasks } from './trace.mjs';
 
 const LAB_SECONDS = Number(process.env.LAB_SECONDS ?? 125);
@@ -30,7 +32,7 @@ const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' };
 
 async function routeTfjs(page, origin) {
-  await page.route(`${origin}bench/**`, (route) => {
+  await page.context().route(`${origin}bench/**`, (route) => {
     const path = new URL(route.request().url()).pathname;
     const prefix = Object.keys(MOUNTS).find((p) => path.startsWith(p));
     const file = prefix && join(MOUNTS[prefix], path.slice(prefix.length));
@@ -39,9 +41,11 @@ async function routeTfjs(page, origin) {
   });
 }
 
-/** Opens the page and the lab, trains with the defaults for `seconds`; returns what was seen. */
-async function runLab(browser, url, { seconds }) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+/** Opens the page (cross-origin isolated or not) and the lab, trains with the defaults for `seconds`; returns what was seen. */
+async function runLab(browser, url, { seconds, isolated }) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  if (!isolated) await stripIsolation(context, url);
+  const page = await context.newPage();
   await routeTfjs(page, url);
   await page.goto(url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
@@ -71,6 +75,7 @@ async function runLab(browser, url, { seconds }) {
     document.getElementById('lab-pause').click();
     const { state } = await window.explorer.lab;
     return {
+      threads: Number(root.dataset.threads),
       served: Number(root.dataset.served),
       epochs: state.epochs.map((e, i) => ({ ...e, seconds: (times[i] - start) / 1000 })),
       rates,
@@ -82,8 +87,8 @@ async function runLab(browser, url, { seconds }) {
   return { page, result };
 }
 
-/** Runs in the page: TF.js training the lab's default VAE on the digits pack; returns images/s. */
-async function tfjsTraining({ steps }) {
+/** Runs in the page: TF.js training the lab's default VAE on the digits pack on `threads`; returns images/s. */
+async function tfjsTraining({ steps, threads }) {
   const loadScript = (src) =>
     new Promise((resolve, reject) => {
       const script = Object.assign(document.createElement('script'), { src });
@@ -95,7 +100,8 @@ async function tfjsTraining({ steps }) {
   await loadScript('/bench/tfjs-wasm/tf-backend-wasm.min.js');
   const tf = window.tf;
   tf.wasm.setWasmPaths('/bench/tfjs-wasm/');
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  if (threads > 1) tf.wasm.setThreadsCount(threads);
+  else tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs: the wasm backend did not start');
   await tf.ready();
   const response = await fetch('/www/lab-data/digits.safetensors.gz');
@@ -138,7 +144,8 @@ async function tfjsTraining({ steps }) {
   const start = performance.now();
   for (let k = 5; k < 5 + steps; k++) losses.push(step(k));
   const seconds = (performance.now() - start) / 1000;
-  return { version: tf.version.tfjs, simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), imagesPerSecond: (steps * batch) / seconds, firstLoss: losses[0], lastLoss: losses.at(-1) };
+  const threadsUsed = tf.wasm.getThreadsCount();
+  return { version: tf.version.tfjs, simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), threads: threadsUsed, imagesPerSecond: (steps * batch) / seconds, firstLoss: losses[0], lastLoss: losses.at(-1) };
 }
 
 function nativeImagesPerSecond(threads) {
@@ -158,31 +165,38 @@ const median = (values) => {
 
 const at = (epochs, seconds) => epochs.filter((e) => e.seconds <= seconds).at(-1);
 
+const threadsName = (n) => (n === 1 ? 'one thread' : `${n} threads`);
+
 await withServerAndBrowser(async ({ server, browser }) => {
-  const run = await runLab(browser, server.url, { seconds: LAB_SECONDS });
-  const r = run.result;
-  const [e30, e120] = [at(r.epochs, 30), at(r.epochs, 120)];
-  console.log(`lab, defaults (784-400-8, batch 128, lr 2e-3, beta 1), digits, one thread; digits pack ${(r.served / 1e6).toFixed(2)} MB as served`);
-  for (const e of r.epochs) console.log(`  epoch ${e.epoch} at ${e.seconds.toFixed(1)} s: -ELBO ${e.neg_elbo.toFixed(2)} (recon ${e.recon.toFixed(2)}, KL ${e.kl.toFixed(2)}), ${e.active} active`);
-  console.log(`  held-out -ELBO by 30 s: ${e30 ? `${e30.neg_elbo.toFixed(2)} (epoch ${e30.epoch})` : 'no epoch done'}; by 120 s: ${e120 ? `${e120.neg_elbo.toFixed(2)} (epoch ${e120.epoch})` : 'no epoch done'}`);
-  const ips = median(r.rates);
-  console.log(`  images/s (median over slices): ${ips.toFixed(0)}`);
-  const list = (tasks) => `${tasks.length}${tasks.length ? ` (${tasks.map((d) => d.toFixed(0)).join(', ')} ms)` : ''}`;
-  const m = r.mainThread;
-  console.log(`  main-thread tasks over 50 ms of CPU time (Chromium trace, tdur): ${list(m.long)} of ${m.tasks} tasks; the longest ${m.longest.toFixed(1)} ms; ${m.total.toFixed(1)} s of CPU in all`);
-  console.log(`  main-thread long tasks over 50 ms of wall time (PerformanceObserver): ${list(r.longTasks)}`);
-  console.log(`  explorer decodes while training: ${r.decodes.length}, median round trip ${median(r.decodes).toFixed(2)} ms, max ${Math.max(...r.decodes).toFixed(1)} ms`);
-  let tfjs = null;
-  try {
-    tfjs = await run.page.evaluate(tfjsTraining, { steps: TFJS_STEPS });
-    console.log(`TF.js ${tfjs.version} wasm (SIMD ${tfjs.simd}, 1 thread), same model, loss and batch: ${tfjs.imagesPerSecond.toFixed(0)} images/s (loss ${tfjs.firstLoss.toFixed(1)} -> ${tfjs.lastLoss.toFixed(1)} over ${TFJS_STEPS + 5} steps)`);
-    console.log(`  ours / TF.js: ${(ips / tfjs.imagesPerSecond).toFixed(2)}x, both on one thread`);
-  } catch (error) {
-    console.log(`TF.js training failed: ${error.message}`);
+  const labRates = {};
+  for (const isolated of [true, false]) {
+    const run = await runLab(browser, server.url, { seconds: LAB_SECONDS, isolated });
+    const r = run.result;
+    const [e30, e120] = [at(r.epochs, 30), at(r.epochs, 120)];
+    console.log(`lab, defaults (784-400-8, batch 128, lr 2e-3, beta 1), digits, ${isolated ? '' : 'not '}cross-origin isolated: ${threadsName(r.threads)}; digits pack ${(r.served / 1e6).toFixed(2)} MB as served`);
+    for (const e of r.epochs) console.log(`  epoch ${e.epoch} at ${e.seconds.toFixed(1)} s: -ELBO ${e.neg_elbo.toFixed(2)} (recon ${e.recon.toFixed(2)}, KL ${e.kl.toFixed(2)}), ${e.active} active`);
+    console.log(`  held-out -ELBO by 30 s: ${e30 ? `${e30.neg_elbo.toFixed(2)} (epoch ${e30.epoch})` : 'no epoch done'}; by 120 s: ${e120 ? `${e120.neg_elbo.toFixed(2)} (epoch ${e120.epoch})` : 'no epoch done'}`);
+    const ips = median(r.rates);
+    labRates[r.threads] = ips;
+    console.log(`  images/s (median over slices): ${ips.toFixed(0)}`);
+    const list = (tasks) => `${tasks.length}${tasks.length ? ` (${tasks.map((d) => d.toFixed(0)).join(', ')} ms)` : ''}`;
+    const m = r.mainThread;
+    console.log(`  main-thread tasks over 50 ms of CPU time (Chromium trace, tdur): ${list(m.long)} of ${m.tasks} tasks; the longest ${m.longest.toFixed(1)} ms; ${m.total.toFixed(1)} s of CPU in all`);
+    console.log(`  main-thread long tasks over 50 ms of wall time (PerformanceObserver): ${list(r.longTasks)}`);
+    console.log(`  explorer decodes while training: ${r.decodes.length}, median round trip ${median(r.decodes).toFixed(2)} ms, max ${Math.max(...r.decodes).toFixed(1)} ms`);
+    try {
+      const tfjs = await run.page.evaluate(tfjsTraining, { steps: TFJS_STEPS, threads: r.threads });
+      console.log(`TF.js ${tfjs.version} wasm (SIMD ${tfjs.simd}, ${threadsName(tfjs.threads)}), same model, loss and batch, same page: ${tfjs.imagesPerSecond.toFixed(0)} images/s (loss ${tfjs.firstLoss.toFixed(1)} -> ${tfjs.lastLoss.toFixed(1)} over ${TFJS_STEPS + 5} steps)`);
+      console.log(`  ours / TF.js: ${(ips / tfjs.imagesPerSecond).toFixed(2)}x`);
+    } catch (error) {
+      console.log(`TF.js training failed: ${error.message}`);
+    }
+    await run.page.context().close();
   }
-  await run.page.close();
+  const threaded = Object.keys(labRates).map(Number).find((n) => n > 1);
+  if (threaded) console.log(`lab, ${threaded} threads / one: ${(labRates[threaded] / labRates[1]).toFixed(2)}x`);
 
   const [native2, native1] = [nativeImagesPerSecond(2), nativeImagesPerSecond(1)];
   console.log(`native trainer, same model and batch: ${native2.toFixed(0)} images/s on 2 threads, ${native1.toFixed(0)} on 1`);
-  console.log(`  lab / native on one thread: ${(ips / native1).toFixed(2)}`);
+  console.log(`  lab / native: ${(labRates[1] / native1).toFixed(2)} on one thread${threaded ? `, ${(labRates[threaded] / native2).toFixed(2)} on ${threaded}` : ''}`);
 });
