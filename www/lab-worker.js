@@ -38,6 +38,7 @@ function bindings() {
   return bindingsPromise;
 }
 
+/** Instantiates one lab build and, for `threads` > 1, starts its thread pool. */
 async function loadBuild(compileBuild, build, threads) {
   const loaded = await import(`./${build}/vae_explorer.js`);
   await loaded.default({ module_or_path: await compileBuild(build) });

@@ -177,49 +177,47 @@ fn batch_parts(rows: usize) -> usize {
     threads.min(rows / MIN_PART_ROWS).max(1)
 }
 
-/// The loss and every variable's gradient (summed over the batch) from `parts` row blocks of it,
-/// computed concurrently; the blocks' sums are added in block order, so the result is the same
-/// for any thread timing, and equal to the whole batch's within rounding.
+/// The loss and every variable's gradient (summed over the batch, in the optimizer's order) from
+/// `parts` row blocks of it, computed concurrently; the blocks' sums are added in block order, so
+/// the result is the same for any thread timing, and equal to the whole batch's within rounding.
+/// A block whose loss is not finite is refused by `loss_and_grads`, before any gradient is summed.
 fn loss_and_grads_in_parts(
     vae: &Vae,
     x: &Tensor,
     eps: &Tensor,
     kl_weight: f64,
     parts: usize,
-) -> Result<(f64, Vec<Tensor>)> {
-    let n = x.dim(0)?;
-    let vars = 2 * (vae.encoder.hidden.len() + vae.decoder.hidden.len() + 2);
+) -> Result<(f64, Vec<Option<Tensor>>)> {
+    let (n, parts) = (x.dim(0)?, parts.max(1));
     let part = |p: usize| -> Result<(f64, Vec<Option<Tensor>>)> {
         let (start, end) = (p * n / parts, (p + 1) * n / parts);
         let (xs, es) = (
             x.narrow(0, start, end - start)?,
             eps.narrow(0, start, end - start)?,
         );
-        let mut grads = vec![None; vars];
+        let mut grads = Vec::new();
         let loss = loss_and_grads(vae, &xs, &es, kl_weight, &mut |i, g| {
+            if grads.len() <= i {
+                grads.resize(i + 1, None);
+            }
             grads[i] = Some(g);
             Ok(())
         })?;
         Ok((loss, grads))
     };
-    let blocks = map_par(parts, part);
-    let mut loss = 0.0;
-    let mut sums: Vec<Option<Tensor>> = vec![None; vars];
-    for block in blocks {
+    let (mut loss, mut sums) = (0.0, Vec::new());
+    for block in map_par(parts, part) {
         let (block_loss, grads) = block?;
         loss += block_loss;
+        sums.resize(sums.len().max(grads.len()), None);
         for (sum, g) in sums.iter_mut().zip(grads) {
-            let g = g.ok_or_else(|| candle_core::Error::Msg("a gradient is missing".into()))?;
-            *sum = Some(match sum.take() {
-                Some(s) => (s + g)?,
-                None => g,
-            });
+            *sum = match (sum.take(), g) {
+                (Some(s), Some(g)) => Some((s + g)?),
+                (s, g) => s.or(g),
+            };
         }
     }
-    if !loss.is_finite() {
-        candle_core::bail!("{DIVERGED}: the loss is {loss}");
-    }
-    Ok((loss, sums.into_iter().flatten().collect()))
+    Ok((loss, sums))
 }
 
 /// The summed loss (BCE + `kl_weight` * KL); hands each variable's gradient to `sink` with its
@@ -391,19 +389,13 @@ impl Trainer {
         let eps = normal_noise(&mut rng, n, self.vae.config.latent_dim)?;
         let (vae, adam) = (&self.vae, &mut self.adam);
         let loss = on_worker(|| -> Result<f64> {
+            if parts > 1 {
+                let (loss, grads) = loss_and_grads_in_parts(vae, &x, &eps, kl_weight, parts)?;
+                adam.step_with(&grads)?;
+                return Ok(loss);
+            }
             adam.begin_step();
-            let loss = if parts > 1 {
-                loss_and_grads_in_parts(vae, &x, &eps, kl_weight, parts).and_then(
-                    |(loss, grads)| {
-                        for (i, g) in grads.iter().enumerate() {
-                            adam.update_var(i, g)?;
-                        }
-                        Ok(loss)
-                    },
-                )
-            } else {
-                loss_and_grads(vae, &x, &eps, kl_weight, &mut |i, g| adam.update_var(i, &g))
-            };
+            let loss = loss_and_grads(vae, &x, &eps, kl_weight, &mut |i, g| adam.update_var(i, &g));
             if loss.is_err() {
                 adam.step -= 1; // a refused step leaves the optimizer as it was
             }
