@@ -71,17 +71,9 @@ export function mountElboFormula({ panel, container }, store, onError) {
     return paragraph;
   }
 
-  async function render(state) {
-    const mine = ++serial;
-    const katex = await loadKatex();
-    if (mine !== serial) return;
-    const { encoded, samples } = state;
-    dimItems = [];
-    if (!encoded) {
-      container.replaceChildren(block(katex, TEX.elbo, 'formula-line'), note('Encode an image to see its numbers in the formula.'));
-      container.dataset.state = 'current';
-      return;
-    }
+  /** The formula's lines for `state`, and its per-dim lines (focusable, pointing at their dim). */
+  function typeset(katex, { encoded, samples }) {
+    if (!encoded) return { parts: [block(katex, TEX.elbo, 'formula-line'), note('Encode an image to see its numbers in the formula.')], items: [] };
     const { terms, mu } = encoded;
     const sigma = sigmaOf(encoded.logvar);
     const current = samples?.of === encoded ? samples : null;
@@ -100,7 +92,7 @@ export function mountElboFormula({ panel, container }, store, onError) {
     ];
     const list = document.createElement('ol');
     list.className = 'formula-dims';
-    dimItems = mu.map((m, d) => {
+    const items = mu.map((m, d) => {
       const item = document.createElement('li');
       item.tabIndex = 0;
       item.dataset.dim = String(d);
@@ -108,9 +100,40 @@ export function mountElboFormula({ panel, container }, store, onError) {
       pointsAtDim(item, d, store);
       return item;
     });
-    list.append(...dimItems);
+    list.append(...items);
     parts.push(list, block(katex, TEX.klSum(mu.length, formatNats(terms.kl)), 'formula-line'));
+    return { parts, items };
+  }
+
+  /**
+   * Puts the new lines in place without moving the keyboard user's place: a focused control below the
+   * formula keeps its spot on screen as the height changes, and a focused dim's line hands focus on.
+   */
+  function show({ parts, items }) {
+    const focused = document.activeElement;
+    const focusedDim = container.contains(focused) ? focused.dataset.dim : undefined;
+    const below = focused && focused !== document.body && container.compareDocumentPosition(focused) & Node.DOCUMENT_POSITION_FOLLOWING;
+    const top = below ? focused.getBoundingClientRect().top : 0;
     container.replaceChildren(...parts);
+    dimItems = items;
+    if (below) window.scrollBy(0, focused.getBoundingClientRect().top - top);
+    if (focusedDim !== undefined) dimItems[focusedDim]?.focus({ preventScroll: true });
+  }
+
+  async function render(state) {
+    const mine = ++serial;
+    const katex = await loadKatex();
+    if (mine !== serial) return;
+    const lines = typeset(katex, state);
+    // Laid out unseen first, so that KaTeX's fonts are in before the lines take their height on the page.
+    const staging = Object.assign(document.createElement('div'), { className: 'formula-staging' });
+    staging.append(...lines.parts);
+    container.append(staging);
+    void staging.offsetHeight;
+    await document.fonts.ready;
+    staging.remove();
+    if (mine !== serial) return;
+    show(lines);
     container.dataset.state = 'current';
     markItems();
   }

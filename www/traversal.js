@@ -25,29 +25,28 @@ function traversalPoints(meta, z) {
  * They decode in their own lane, so they never drop the main image; `onError(text)` reports failures.
  */
 export function mountTraversal({ canvas, labels }, store, decoder, onError) {
-  let builtFor = null;
   let visible = false;
   let stale = true;
+
+  /** One label per dim and the strips' shape, from the model alone: the panel has its height before it draws. */
+  function layOut({ latent_dim: rows, width, height }) {
+    labels.replaceChildren(
+      ...Array.from({ length: rows }, (_, d) => {
+        const label = document.createElement('li');
+        label.textContent = `z${d + 1}`;
+        return label;
+      }),
+    );
+    canvas.style.aspectRatio = `${TRAVERSAL_STEPS * width} / ${rows * height}`;
+  }
 
   async function render(state) {
     if (!state.model) return;
     const { meta } = state.model;
-    if (builtFor !== meta) {
-      labels.replaceChildren(
-        ...Array.from({ length: meta.latent_dim }, (_, d) => {
-          const label = document.createElement('li');
-          label.textContent = `z${d + 1}`;
-          return label;
-        }),
-      );
-      builtFor = meta;
-    }
-    const rows = meta.latent_dim;
-    const result = await decoder.decode(traversalPoints(meta, state.z), rows * TRAVERSAL_STEPS, 'traversal');
+    const count = meta.latent_dim * TRAVERSAL_STEPS;
+    const result = await decoder.decode(traversalPoints(meta, state.z), count, 'traversal');
     if (!result) return;
-    const { width, height } = meta;
-    const count = rows * TRAVERSAL_STEPS;
-    const { sheet, sheetWidth, sheetHeight } = tileIntensities(result.pixels, count, TRAVERSAL_STEPS, width, height);
+    const { sheet, sheetWidth, sheetHeight } = tileIntensities(result.pixels, count, TRAVERSAL_STEPS, meta.width, meta.height);
     drawIntensities(canvas, sheet, sheetWidth, sheetHeight);
   }
 
@@ -63,8 +62,10 @@ export function mountTraversal({ canvas, labels }, store, decoder, onError) {
   }).observe(canvas);
 
   store.subscribe((state, changed) => {
+    if (changed.has('model') && state.model) layOut(state.model.meta);
     if (!changed.has('z') && !changed.has('model')) return;
     stale = true;
     update();
   });
+  if (store.get().model) layOut(store.get().model.meta);
 }

@@ -1,6 +1,7 @@
 // Every student: axe-core on each of the page's states, text alternatives that follow z, a polite live
 // region read once per action, the class map and the strip from the keyboard alone, a visible focus
-// ring on every control, and no motion for readers who ask for less.
+// ring on every control, focused controls that stay put while views above them fill, and no motion for
+// readers who ask for less.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -329,6 +330,58 @@ test('every control is reached by Tab, and each shows a focus ring', async () =>
     assert.ok(ring.outline >= 2, `${id}: focus ring ${ring.outline} px`);
     assert.ok(ring.onScreen, `${id} is scrolled into view when focused`);
   }
+  await context.close();
+});
+
+test('the formula typeset late does not move the focused control below it, and a focused dim keeps focus as it is typeset again', async () => {
+  const { context, page } = await open();
+  // KaTeX is held back until the control below the formula has focus, as on a slow network.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  await page.route('**/vendor/katex/katex.mjs', async (route) => { await held; await route.continue(); });
+  await setEndpoints(page, [3, 130]);
+  await encodeAtlas(page, 3);
+  await page.locator('#interp-strip').focus();
+  await page.keyboard.press('Tab');
+  // Where Generate is after the focus scroll and two frames, as the reader sees it.
+  const generateBox = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => {
+    const focused = document.activeElement;
+    resolve(focused.id === 'generate' ? { top: focused.getBoundingClientRect().top, bottom: focused.getBoundingClientRect().bottom, height: innerHeight } : null);
+  }))));
+  const before = await generateBox();
+  assert.ok(before, 'Tab from the strip reaches Generate');
+  assert.ok(before.top >= 0 && before.bottom <= before.height, `Generate is on screen (${before.top}-${before.bottom} px)`);
+  assert.equal(await page.locator('#formula').getAttribute('data-state'), 'stale', 'the formula is not typeset yet');
+  release();
+  await page.waitForFunction(() => document.getElementById('formula').dataset.state === 'current');
+  const after = await generateBox();
+  assert.ok(after, 'Generate keeps focus');
+  assert.ok(Math.abs(after.top - before.top) <= 1, `Generate stays where it was (top ${before.top} px, now ${after.top} px)`);
+
+  // A new typeset (here, the samples withdrawn) while a dim's line has focus gives focus to its new line.
+  await page.locator('#formula .formula-dims li[data-dim="2"]').focus();
+  await page.evaluate(() => window.explorer.store.update({ samples: null }));
+  await page.waitForFunction(() => document.getElementById('formula').dataset.state === 'current'
+    && document.querySelector('#formula p')?.textContent.startsWith('Drawing the samples'));
+  assert.deepEqual(await page.evaluate(() => [document.activeElement.dataset.dim, document.activeElement.isConnected]), ['2', true],
+    'focus is on dim 3\'s new line');
+  await context.close();
+});
+
+test('the traversal strips have their height before they are first drawn', async () => {
+  const { context, page } = await open();
+  const strips = () => page.evaluate(() => {
+    const canvas = document.getElementById('traversal');
+    return { drawnHeight: canvas.height, height: canvas.getBoundingClientRect().height };
+  });
+  const { latent_dim: dims, height } = await page.evaluate(() => window.explorer.store.get().model.meta);
+  const before = await strips();
+  assert.notEqual(before.drawnHeight, dims * height, 'not drawn yet (off screen)');
+  await page.locator('#traversal').scrollIntoViewIfNeeded();
+  await page.waitForFunction((h) => document.getElementById('traversal').height === h, dims * height);
+  const after = await strips();
+  assert.ok(after.height > dims * 20, `the strips are drawn, ${after.height} px high`);
+  assert.ok(Math.abs(after.height - before.height) <= 1, `the same height before (${before.height} px) and after drawing (${after.height} px)`);
   await context.close();
 });
 
