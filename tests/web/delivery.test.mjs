@@ -1,5 +1,6 @@
 // Classroom delivery: the decoder part first, a user's own whole file, the `make dist` folder on a plain
-// static server (one thread, then two through the service worker), offline visits, and updates.
+// static server (one thread, then two through the service worker), offline visits, updates, and the
+// app's install to a home screen.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
-import { ROOT, launchChromium, openExplorer, startPlainServer, useServer } from './harness.mjs';
+import { ROOT, launchChromium, launchChromiumWithProfile, openExplorer, startPlainServer, useServer } from './harness.mjs';
 
 const session = useServer();
 let browser = null;
@@ -294,5 +295,35 @@ test('after a shipped file changes, the next online visit uses the new one, neve
   } finally {
     await context.close();
     await server.stop();
+  }
+});
+
+/** A PNG's width and height, from its IHDR chunk. */
+const pngSize = (bytes) => [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+
+test('the explorer can be installed: Chromium reads its manifest and icons and finds nothing missing', async () => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'www', 'manifest.json'), 'utf8'));
+  for (const icon of manifest.icons) {
+    const [width, height] = pngSize(readFileSync(join(ROOT, 'www', icon.src)));
+    assert.equal(`${width}x${height}`, icon.sizes, `${icon.src} is the size the manifest says`);
+  }
+  const profile = join(WORK, 'install-profile');
+  rmSync(profile, { recursive: true, force: true });
+  mkdirSync(profile, { recursive: true });
+  const context = await launchChromiumWithProfile(profile);
+  try {
+    const { page } = await openExplorer(context, session.server.url);
+    const cdp = await context.newCDPSession(page);
+    const found = await cdp.send('Page.getAppManifest');
+    assert.equal(new URL(found.url).pathname, '/www/manifest.json');
+    assert.deepEqual(found.errors, [], 'the manifest parses with no error');
+    assert.deepEqual((await cdp.send('Page.getInstallabilityErrors')).installabilityErrors, [], 'installable');
+    // The check is live: the same manifest with only its maskable icon is refused for want of an icon.
+    await page.route('**/www/manifest.json', (route) => route.fulfill({ json: { ...manifest, icons: manifest.icons.filter((icon) => icon.purpose === 'maskable') } }));
+    await page.reload();
+    const refused = (await cdp.send('Page.getInstallabilityErrors')).installabilityErrors.map((error) => error.errorId);
+    assert.ok(refused.includes('manifest-missing-suitable-icon'), `without its icons: ${refused.join(', ')}`);
+  } finally {
+    await context.close();
   }
 });

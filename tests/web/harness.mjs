@@ -71,6 +71,14 @@ export function launchChromium() {
   });
 }
 
+/** The system's Chromium with its profile in `dir`: a normal profile, not incognito, for what Chromium allows only there (installing an app). */
+export function launchChromiumWithProfile(dir) {
+  return chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+  });
+}
+
 /** One server for a test file, started before its tests and stopped after; fills in the returned object. */
 export function useServer(options) {
   const session = { server: null };
