@@ -125,7 +125,8 @@ export function mountElboFormula({ panel, container }, store, onError) {
     const katex = await loadKatex();
     if (mine !== serial) return;
     const lines = typeset(katex, state);
-    // Laid out unseen first, so that KaTeX's fonts are in before the lines take their height on the page.
+    // Laid out unseen first, so that KaTeX's fonts are in before the lines take their height on the page
+    // (reading offsetHeight lays them out, which asks for the fonts).
     const staging = Object.assign(document.createElement('div'), { className: 'formula-staging' });
     staging.append(...lines.parts);
     container.append(staging);
