@@ -119,6 +119,7 @@ export async function mountLab({ root, useModel }) {
   const state = { epochs: [], running: [], trainLoss: new Map(), last: null, dataset: null, fileName: null, status: 'idle' };
   let client = null;
   let limits = null;
+  let threads = 1; // how many threads the worker trains on
   let closed = false;
   const $ = (id) => root.querySelector(`#${id}`);
   const message = (text) => ($('lab-message').textContent = text);
@@ -176,7 +177,7 @@ export async function mountLab({ root, useModel }) {
     const base = report.epoch + (report.batch === 0 ? 0 : report.batch / report.batches);
     const planned = Number(fields().epochs);
     $('lab-progress').value = Math.min(1, base / planned);
-    $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s on ${root.dataset.threads === '1' ? 'one thread' : `${root.dataset.threads} threads`} \u00b7 ${formatSeconds(secondsLeft)} left`;
+    $('lab-progress-text').textContent = `epoch ${report.epoch + (report.batch ? 1 : 0)} of ${planned}, batch ${report.batch || report.batches} of ${report.batches} \u00b7 ${Math.round(imagesPerSecond).toLocaleString('en')} images/s on ${threads === 1 ? 'one thread' : `${threads} threads`} \u00b7 ${formatSeconds(secondsLeft)} left`;
   }
 
   function drawHeldOut(h) {
@@ -284,7 +285,6 @@ export async function mountLab({ root, useModel }) {
     document.head.append(css);
   }
   client = connect(onEvent);
-  let threads;
   ({ limits, threads } = await client.ask('limits'));
   root.innerHTML = markup(limits);
   root.dataset.threads = String(threads);

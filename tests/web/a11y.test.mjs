@@ -346,7 +346,8 @@ test('the formula typeset late does not move the focused control below it, and a
   // Where Generate is after the focus scroll and two frames, as the reader sees it.
   const generateBox = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => {
     const focused = document.activeElement;
-    resolve(focused.id === 'generate' ? { top: focused.getBoundingClientRect().top, bottom: focused.getBoundingClientRect().bottom, height: innerHeight } : null);
+    const { top, bottom } = focused.getBoundingClientRect();
+    resolve(focused.id === 'generate' ? { top, bottom, height: innerHeight } : null);
   }))));
   const before = await generateBox();
   assert.ok(before, 'Tab from the strip reaches Generate');
