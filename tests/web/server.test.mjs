@@ -82,6 +82,37 @@ test('serves wasm as application/wasm, modules as JavaScript', async () => {
   assert.equal(js.headers['cross-origin-embedder-policy'], 'require-corp');
 });
 
+// Not speed targets: each checks for a fixed stall that a broken server shows on every request.
+test('responses on a kept-alive connection are not held back (no 40 ms wait for a delayed ACK)', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const { hostname, port } = new URL(session.server.url);
+  const fetchOne = (path) =>
+    new Promise((resolve, reject) => {
+      http.get({ hostname, port, path, agent }, (response) => response.resume().on('end', resolve)).on('error', reject);
+    });
+  try {
+    await fetchOne('/www/main.js'); // opens the connection
+    const started = performance.now();
+    for (const name of ['state', 'latent', 'describe', 'sliders', 'models', 'surfaces', 'offline', 'url-state', 'decoder', 'image-view']) {
+      await fetchOne(`/www/${name}.js`);
+    }
+    const ms = performance.now() - started;
+    // About 5 ms here; with Nagle's algorithm on, each response waits about 40 ms (over 400 ms in all).
+    assert.ok(ms < 200, `10 requests on one connection took ${ms.toFixed(0)} ms`);
+  } finally {
+    agent.destroy();
+  }
+});
+
+test('forty connections at once are all answered, none dropped for a 1 s retry', async () => {
+  const started = performance.now();
+  const statuses = await Promise.all(Array.from({ length: 40 }, () => get('/www/state.js')));
+  const ms = performance.now() - started;
+  assert.deepEqual(new Set(statuses.map((r) => r.status)), new Set([200]));
+  // A dropped connection costs its client a 1 s wait before it tries again.
+  assert.ok(ms < 900, `40 parallel requests took ${ms.toFixed(0)} ms`);
+});
+
 test('refuses path traversal and anything outside index.html, www/ and weights/', async () => {
   const refused = [
     '/../Cargo.toml',
