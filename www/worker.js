@@ -2,7 +2,7 @@
 // Requests are handled one at a time, in arrival order; the client (decoder.js) keeps the queue short.
 //
 // To start faster, the page may compile the wasm and download the first model itself while this
-// worker boots (see index.html): it sends `announce`, `build`, then `wasm` and `bytes` when they are ready.
+// worker boots (see index.html): it sends `announce`, then `wasm` and `bytes` when they are ready.
 //
 // A shipped model is split in two files (docs/FORMAT.md, "Split models"): the decoder part is loaded and
 // drawn with first; the encoder part (the encoder and the atlas) is fetched after the first decode, and
@@ -12,14 +12,13 @@
 // surfaces.js): `decode` and `grid` requests that name one are drawn here and reply without pixels.
 
 import { drawIntensities, drawRgba } from './image-view.js';
+import * as wasmBuild from './wasm-build.js';
 
 // Both cores when the page is cross-origin isolated (the threaded build, www/pkg-threads); one otherwise.
-// The choice is wasm-build.js's: sent by the page (`build`), or looked up here if that comes first.
-const buildChoice = deferred(); // true for the threaded build
-const wasmBuild = import('./wasm-build.js');
-wasmBuild.then(({ shouldUseThreadedBuild }) => buildChoice.resolve(shouldUseThreadedBuild()));
-const bindingsReady = buildChoice.promise.then(async (threaded) => {
-  if (threaded) {
+// The page decides by the same function, so the module it compiles and sends (`wasm`) is of this build.
+const chosenThreaded = wasmBuild.shouldUseThreadedBuild();
+const bindingsReady = (async () => {
+  if (chosenThreaded) {
     try {
       return { loaded: await import('./pkg-threads/vae_explorer.js'), threaded: true };
     } catch {
@@ -27,7 +26,7 @@ const bindingsReady = buildChoice.promise.then(async (threaded) => {
     }
   }
   return { loaded: await import('./pkg/vae_explorer.js'), threaded: false };
-});
+})();
 let bindings = null;
 let Model = null;
 let exports = null; // the wasm instance's raw exports
@@ -63,9 +62,6 @@ const deliveries = {
     earlyLoad = { url, promise: parse(fetchBytes(url), split) };
     earlyLoad.promise.catch(() => {}); // its error reaches the page through that `load` request
   },
-  build({ threaded }) {
-    buildChoice.resolve(threaded);
-  },
   wasm({ module }) {
     earlyWasm?.resolve(module);
   },
@@ -74,6 +70,9 @@ const deliveries = {
   },
   surface({ name, canvas }) {
     surfaces.set(name, canvas);
+    // A canvas's first draw waits for Chromium to set up its backing (26-142 ms on a first visit); a
+    // transparent draw now does that while this worker still waits for the wasm and the model's bytes.
+    canvas.getContext('2d').putImageData(new ImageData(canvas.width, canvas.height), 0, 0);
   },
 };
 
@@ -85,11 +84,11 @@ function surfaceFor(name) {
 /** Instantiates the bindings once, with the page's compiled module when it is of the same build. */
 function initWasm() {
   wasmReady ??= (async () => {
-    const [early, chosen, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, buildChoice.promise, bindingsReady]);
+    const [early, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, bindingsReady]);
     // The page's module, unless it compiled the other build or sent none (as after a restart).
     const module =
-      (threaded === chosen ? early : null) ??
-      (await (await wasmBuild).compileBuild(threaded ? 'pkg-threads' : 'pkg').catch(() => null));
+      (threaded === chosenThreaded ? early : null) ??
+      (await wasmBuild.compileBuild(threaded ? 'pkg-threads' : 'pkg').catch(() => null));
     exports = await loaded.default(module ? { module_or_path: module } : undefined);
     [bindings, Model] = [loaded, loaded.Model];
   })();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { dirname, extname, join, normalize } from 'node:path';
 import { ROOT, launchChromium, launchChromiumWithProfile, openExplorer, startPlainServer, useServer } from './harness.mjs';
 
 const session = useServer();
@@ -35,6 +35,30 @@ async function waitForOffline(page, files) {
 }
 
 const gridSerial = (page) => page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial));
+
+/** The modules `entry` imports statically, itself and transitively (paths from the project root). */
+function staticImports(entry) {
+  const found = new Set();
+  const visit = (path) => {
+    if (found.has(path)) return;
+    found.add(path);
+    const source = readFileSync(join(ROOT, path), 'utf8');
+    for (const [, specifier] of source.matchAll(/^\s*import\s+(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)) {
+      visit(normalize(join(dirname(path), specifier)));
+    }
+  };
+  visit(entry);
+  return found;
+}
+
+test('index.html preloads every module www/main.js imports statically, and nothing else', () => {
+  const html = readFileSync(join(ROOT, 'index.html'), 'utf8');
+  const preloaded = [...html.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map(([, href]) => href);
+  const graph = [...staticImports('www/main.js')].filter((path) => path !== 'www/main.js');
+  assert.ok(graph.length > 10, `main.js's graph was read (${graph.length} modules)`);
+  // www/wasm-build.js is preloaded for index.html's own early script.
+  assert.deepEqual(preloaded.filter((href) => href !== 'www/wasm-build.js').sort(), graph.sort());
+});
 
 test('the first image is drawn before the encoder part arrives; encoding works once it does', async () => {
   const context = await browser.newContext();
