@@ -46,6 +46,24 @@ pub fn scratch_values(widest: usize) -> usize {
 }
 /// Rows per register tile.
 const TILE_ROWS: usize = 4;
+/// Row groups in one pass: ROW_BLOCK / TILE_ROWS whole tiles, or fewer and then a pair and a single row.
+const MAX_GROUPS: usize = ROW_BLOCK / TILE_ROWS + 2;
+
+/// Appends each input `k` (ascending) at which some row of `rows` is not zero. A tile adds only those:
+/// the other terms are exact zeros, so no output changes. After ReLU about half the inputs are zero,
+/// and neighbouring grid cells mostly share them (the digits grid needs 53% of the multiply-adds).
+fn push_nonzero_inputs(
+    x: &[f32],
+    k_len: usize,
+    rows: std::ops::Range<usize>,
+    active: &mut Vec<u32>,
+) {
+    for k in 0..k_len {
+        if rows.clone().any(|r| x[r * k_len + k] != 0.0) {
+            active.push(k as u32);
+        }
+    }
+}
 
 /// e^x for x in [-88, 88] (inputs are clamped there), to about 2 ulp: 2^n * poly(r), r = x - n ln 2.
 #[inline(always)]
@@ -123,52 +141,71 @@ impl PackedLayer {
         })
     }
 
-    /// `out[r] = x[r] @ w + b` (then ReLU if `relu`) for `rows` rows; row strides are `inputs` and `outputs`.
+    /// `out[r] = x[r] @ w + b` (then ReLU if `relu`) for `rows` rows (at most ROW_BLOCK); row strides
+    /// are `inputs` and `outputs`. `active` is scratch for the inputs each group of rows uses.
     ///
     /// Whole groups of TILE_ROWS rows go one panel at a time. The last one to three rows, which is every
     /// row of a small batch (the main image, a strip, a traversal), take two or four panels per tile
     /// instead, so that eight independent sums hide the multiply-add latency of a matrix-vector product.
-    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], relu: bool) {
-        assert!(x.len() >= rows * self.inputs && out.len() >= rows * self.outputs);
+    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], relu: bool, active: &mut Vec<u32>) {
+        assert!(
+            rows <= ROW_BLOCK && x.len() >= rows * self.inputs && out.len() >= rows * self.outputs
+        );
         let panels = self.outputs / PANEL;
         let tiled = rows - rows % TILE_ROWS;
+        // Each group's inputs, in the order the tiles below take the groups.
+        let mut groups = [(0, 0, 0, 0); MAX_GROUPS]; // (first row, rows, its inputs' span in `active`)
+        let mut count = 0;
+        active.clear();
+        let mut first = 0;
+        for size in std::iter::repeat_n(TILE_ROWS, tiled / TILE_ROWS).chain([2, 1]) {
+            if first + size > rows {
+                continue;
+            }
+            let start = active.len();
+            push_nonzero_inputs(x, self.inputs, first..first + size, active);
+            groups[count] = (first, size, start, active.len());
+            count += 1;
+            first += size;
+        }
+        let groups = &groups[..count];
         for p in 0..panels {
-            for r in (0..tiled).step_by(TILE_ROWS) {
-                self.tile::<TILE_ROWS, 1>(x, r, p, out, relu);
+            for &(first, _, start, end) in groups.iter().filter(|g| g.1 == TILE_ROWS) {
+                self.tile::<TILE_ROWS, 1>(x, first, p, &active[start..end], out, relu);
             }
         }
-        let mut r = tiled;
-        if r + 2 <= rows {
+        for &(first, size, start, end) in groups.iter().filter(|g| g.1 < TILE_ROWS) {
+            let used = &active[start..end];
             let mut p = 0;
-            while p + 2 <= panels {
-                self.tile::<2, 2>(x, r, p, out, relu);
-                p += 2;
-            }
-            if p < panels {
-                self.tile::<2, 1>(x, r, p, out, relu);
-            }
-            r += 2;
-        }
-        if r < rows {
-            let mut p = 0;
-            while p + 4 <= panels {
-                self.tile::<1, 4>(x, r, p, out, relu);
-                p += 4;
-            }
-            for p in p..panels {
-                self.tile::<1, 1>(x, r, p, out, relu);
+            if size == 2 {
+                while p + 2 <= panels {
+                    self.tile::<2, 2>(x, first, p, used, out, relu);
+                    p += 2;
+                }
+                if p < panels {
+                    self.tile::<2, 1>(x, first, p, used, out, relu);
+                }
+            } else {
+                while p + 4 <= panels {
+                    self.tile::<1, 4>(x, first, p, used, out, relu);
+                    p += 4;
+                }
+                for p in p..panels {
+                    self.tile::<1, 1>(x, first, p, used, out, relu);
+                }
             }
         }
     }
 
     /// Rows `first..first + R` times panels `p..p + C`: `R x C x PANEL` outputs held in registers across
-    /// the whole sum, each summed in the same order whatever the tile's shape.
+    /// the sum over the inputs `used` (ascending), each summed in the same order whatever the tile's shape.
     #[inline(always)]
     fn tile<const R: usize, const C: usize>(
         &self,
         x: &[f32],
         first: usize,
         p: usize,
+        used: &[u32],
         out: &mut [f32],
         relu: bool,
     ) {
@@ -177,8 +214,8 @@ impl PackedLayer {
         debug_assert!(x.len() >= (first + R) * k_len && self.panels.len() >= (p + C) * panel_len);
         debug_assert!(out.len() >= (first + R) * ldo && (p + C) * PANEL <= ldo);
         // SAFETY: forward() checked that x holds `rows * inputs` values and out `rows * outputs`;
-        // first + R <= rows, and panels p..p + C exist, each `inputs * PANEL` long, with their
-        // columns below `outputs`.
+        // first + R <= rows, every k in `used` is below `inputs`, and panels p..p + C exist, each
+        // `inputs * PANEL` long, with their columns below `outputs`.
         unsafe {
             let b = self.bias.as_ptr().add(p * PANEL);
             let mut acc = [[[F4::splat(0.0); 2]; C]; R];
@@ -189,7 +226,9 @@ impl PackedLayer {
             }
             let xs = x.as_ptr().add(first * k_len);
             let w = self.panels.as_ptr().add(p * panel_len);
-            for k in 0..k_len {
+            for &k in used {
+                let k = k as usize;
+                debug_assert!(k < k_len);
                 let xv: [F4; R] = std::array::from_fn(|i| F4::load_splat(xs.add(i * k_len + k)));
                 for c in 0..C {
                     let wc = w.add(c * panel_len + k * PANEL);
@@ -235,8 +274,9 @@ pub enum PixelSink<'a> {
 }
 
 thread_local! {
-    /// Per-thread activations, kept between calls so that decoding allocates nothing once warm.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread activations and each row group's inputs, kept between calls so that decoding
+    /// allocates nothing once warm.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// A decoder packed for fast batched forward passes; built once per model from its candle weights.
@@ -344,17 +384,18 @@ impl PackedDecoder {
         let widest = self.widest();
         let per_pass = block_rows(widest);
         SCRATCH.with(|cell| {
-            let mut scratch = cell.borrow_mut();
+            let (scratch, active) = &mut *cell.borrow_mut();
             let need = scratch_values(widest);
             if scratch.len() < need {
                 scratch.resize(need, 0.0);
             }
+            active.reserve(MAX_GROUPS * widest);
             let (ping, pong) = scratch[..need].split_at_mut(need / 2);
             let mut start = 0;
             while start < n {
                 let rows = per_pass.min(n - start);
                 let block = &z[start * self.latent_dim..(start + rows) * self.latent_dim];
-                let logits = self.forward_block(block, rows, ping, pong);
+                let logits = self.forward_block(block, rows, ping, pong, active);
                 self.finish_block(logits, rows, first + start, sink);
                 start += rows;
             }
@@ -368,6 +409,7 @@ impl PackedDecoder {
         rows: usize,
         mut a: &'s mut [f32],
         mut b: &'s mut [f32],
+        active: &mut Vec<u32>,
     ) -> &'s mut [f32] {
         // Widen z to the first layer's padded input (a no-op when latent_dim is a multiple of 8).
         let inputs = self.layers[0].inputs;
@@ -380,7 +422,7 @@ impl PackedDecoder {
         for (i, layer) in self.layers.iter().enumerate() {
             let hidden = i < last;
             let relu = hidden && self.activation == Activation::Relu;
-            layer.forward(a, rows, b, relu);
+            layer.forward(a, rows, b, relu, active);
             if hidden && self.activation == Activation::Tanh {
                 b[..rows * layer.outputs]
                     .iter_mut()
@@ -475,6 +517,36 @@ mod tests {
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn skipping_zero_inputs_changes_no_bit() {
+        let vae = model(8, &[64], 40, Activation::Relu);
+        let layer = PackedLayer::pack(&vae.decoder.out, 64).unwrap();
+        // Rows with zeros at random places, some inputs zero in every row, and one row all zero.
+        let rows = 7;
+        let x: Vec<f32> = (0..rows * 64)
+            .map(|i| match (i * 7919) % 5 {
+                0 | 1 => 0.0,
+                2 if i % 64 < 20 => -0.0,
+                _ if i / 64 == 4 || i % 64 >= 56 => 0.0,
+                v => v as f32 * 0.3 - (i % 13) as f32 * 0.1,
+            })
+            .collect();
+        let mut active = Vec::new();
+        let mut skipped = vec![0.0; rows * layer.outputs];
+        layer.forward(&x, rows, &mut skipped, true, &mut active);
+        assert!(active.len() < 6 * 64, "some inputs were skipped");
+        // Every input, one row at a time.
+        let every: Vec<u32> = (0..64).collect();
+        let mut dense = vec![0.0; rows * layer.outputs];
+        for r in 0..rows {
+            for p in 0..layer.outputs / PANEL {
+                layer.tile::<1, 1>(&x, r, p, &every, &mut dense, true);
+            }
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&skipped), bits(&dense));
     }
 
     #[test]
