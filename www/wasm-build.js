@@ -6,6 +6,11 @@ export function shouldUseThreadedBuild() {
   return globalThis.crossOriginIsolated === true && navigator.hardwareConcurrency > 1;
 }
 
+/** The size of the decoder's thread pool for `threads` decoding threads: the calling thread decodes beside the pool. */
+export function decoderPoolSize(threads) {
+  return Math.max(1, threads - 1);
+}
+
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /**

@@ -214,7 +214,7 @@ const handlers = {
 function startThreads() {
   if (threadPool || !bindings?.initThreadPool) return;
   threadPool = bindings
-    .initThreadPool(navigator.hardwareConcurrency)
+    .initThreadPool(wasmBuild.decoderPoolSize(navigator.hardwareConcurrency))
     .then(() => bindings.useThreadPool())
     .catch((error) => console.warn(`decoding stays on one thread: ${error.message ?? error}`));
 }

@@ -279,6 +279,32 @@ thread_local! {
     static SCRATCH: RefCell<(Vec<f32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// Runs `work` on every task, on the calling thread and on each of rayon's threads at once, each taking
+/// the next task from a shared counter. The caller starts at once instead of waiting for the pool to
+/// wake, and a thread that wakes late takes fewer tasks. (In the browser the pool has one thread fewer
+/// than the cores, since the model worker's own thread decodes too.)
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+fn share_tasks<T: Send>(tasks: Vec<T>, work: impl Fn(T) + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let slots: Vec<Mutex<Option<T>>> = tasks.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let next = AtomicUsize::new(0);
+    let take_tasks = || {
+        while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
+            // Each index is taken once, so the lock is never contended.
+            if let Some(task) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                work(task);
+            }
+        }
+    };
+    rayon::in_place_scope(|scope| {
+        for _ in 0..rayon::current_num_threads() {
+            scope.spawn(|_| take_tasks());
+        }
+        take_tasks();
+    });
+}
+
 /// A decoder packed for fast batched forward passes; built once per model from its candle weights.
 #[derive(Debug, Clone)]
 pub struct PackedDecoder {
@@ -337,15 +363,17 @@ impl PackedDecoder {
     pub fn decode(&self, z: &[f32], mut sink: PixelSink, parallel: bool) {
         #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
         if parallel && z.len() > ROW_BLOCK * self.latent_dim {
-            use rayon::prelude::*;
             let latent = self.latent_dim;
-            let threads = rayon::current_num_threads();
-            let rows = balanced_task_size(z.len() / latent, threads, ROW_BLOCK);
+            let threads = rayon::current_num_threads() + 1; // the calling thread decodes too
             match sink {
                 PixelSink::Intensities(out) => {
-                    out.par_chunks_mut(rows * self.pixels)
-                        .zip(z.par_chunks(rows * latent))
-                        .for_each(|(o, z)| self.decode_rows(z, 0, &mut PixelSink::Intensities(o)));
+                    let rows = balanced_task_size(z.len() / latent, threads, ROW_BLOCK);
+                    let tasks = out
+                        .chunks_mut(rows * self.pixels)
+                        .zip(z.chunks(rows * latent));
+                    share_tasks(tasks.collect(), |(o, z)| {
+                        self.decode_rows(z, 0, &mut PixelSink::Intensities(o))
+                    });
                 }
                 PixelSink::Tiles {
                     rgba,
@@ -356,17 +384,18 @@ impl PackedDecoder {
                     // Whole rows of tiles per task, at most about one row block of images each.
                     let grid_rows = z.len() / latent / cols;
                     let tile_rows = balanced_task_size(grid_rows, threads, ROW_BLOCK / cols);
-                    rgba.par_chunks_mut(tile_rows * height * cols * width * 4)
-                        .zip(z.par_chunks(tile_rows * cols * latent))
-                        .for_each(|(o, z)| {
-                            let mut part = PixelSink::Tiles {
-                                rgba: o,
-                                cols,
-                                width,
-                                height,
-                            };
-                            self.decode_rows(z, 0, &mut part)
-                        });
+                    let tasks = rgba
+                        .chunks_mut(tile_rows * height * cols * width * 4)
+                        .zip(z.chunks(tile_rows * cols * latent));
+                    share_tasks(tasks.collect(), |(o, z)| {
+                        let mut part = PixelSink::Tiles {
+                            rgba: o,
+                            cols,
+                            width,
+                            height,
+                        };
+                        self.decode_rows(z, 0, &mut part)
+                    });
                 }
             }
             return;

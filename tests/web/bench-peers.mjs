@@ -98,7 +98,7 @@ let gridInputs = [];`;
  * reps), `grid` (one frame's RGBA) and `timeGrid`.
  */
 const OURS_WORKER = `
-import { shouldUseThreadedBuild } from '/www/wasm-build.js';
+import { decoderPoolSize, shouldUseThreadedBuild } from '/www/wasm-build.js';
 let model;
 const ops = {
   async init({ threads, bytes }) {
@@ -106,7 +106,7 @@ const ops = {
     const pkg = await import(threaded ? '/www/pkg-threads/vae_explorer.js' : '/www/pkg/vae_explorer.js');
     await pkg.default();
     if (threaded) {
-      await pkg.initThreadPool(threads);
+      await pkg.initThreadPool(decoderPoolSize(threads)); // as the explorer's worker does
       pkg.useThreadPool();
     }
     model = pkg.Model.load(bytes);
