@@ -274,8 +274,8 @@ pub enum PixelSink<'a> {
 }
 
 thread_local! {
-    /// Per-thread activations and each row group's inputs, kept between calls so that decoding
-    /// allocates nothing once warm.
+    /// Per-thread activations and each row group's inputs, kept between calls so that a warm decode
+    /// allocates none of them.
     static SCRATCH: RefCell<(Vec<f32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
