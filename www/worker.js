@@ -72,7 +72,7 @@ const deliveries = {
     surfaces.set(name, canvas);
     // A canvas's first draw waits for Chromium to set up its backing (26-142 ms on a first visit); a
     // transparent draw now does that while this worker still waits for the wasm and the model's bytes.
-    canvas.getContext('2d').putImageData(new ImageData(canvas.width, canvas.height), 0, 0);
+    if (canvas.width && canvas.height) canvas.getContext('2d').putImageData(new ImageData(canvas.width, canvas.height), 0, 0);
   },
 };
 

@@ -168,13 +168,14 @@ impl PackedLayer {
             count += 1;
             first += size;
         }
-        let groups = &groups[..count];
+        // The whole tiles come first; then the pair and the single row, if any.
+        let (whole, rest) = groups[..count].split_at(tiled / TILE_ROWS);
         for p in 0..panels {
-            for &(first, _, start, end) in groups.iter().filter(|g| g.1 == TILE_ROWS) {
+            for &(first, _, start, end) in whole {
                 self.tile::<TILE_ROWS, 1>(x, first, p, &active[start..end], out, relu);
             }
         }
-        for &(first, size, start, end) in groups.iter().filter(|g| g.1 < TILE_ROWS) {
+        for &(first, size, start, end) in rest {
             let used = &active[start..end];
             let mut p = 0;
             if size == 2 {
