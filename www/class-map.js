@@ -6,6 +6,7 @@ import { gridRange, interpolationPoints } from './latent.js';
 import { RING_SIGMAS, ringInView } from './prior-rings.js';
 import { DISTINCT_CLASS_STYLES, drawClassMarker } from './palette.js';
 import { className, describeMap, describePoint } from './describe.js';
+import { oncePerFrame } from './frame.js';
 
 /** The map spans mean +- this many std on each axis; points beyond sit on the edge. */
 const MAP_SPAN = 4;
@@ -139,6 +140,8 @@ export function mountClassMap({ canvas, legend, marker, cursor, highlightSelect 
   /** The current z's position on the canvas. */
   const zOnCanvas = (z) => clampToCanvas(toCanvas(z[view.xDim], z[view.yDim]));
 
+  const placeMarkerSoon = oncePerFrame(placeMarker);
+
   /** Moves the current-z marker (a DOM ring, so that dragging a slider never redraws the points), and keeps the text alternative current. */
   function placeMarker() {
     const state = store.get();
@@ -269,7 +272,7 @@ export function mountClassMap({ canvas, legend, marker, cursor, highlightSelect 
   store.subscribe((state, changed) => {
     if (['grid', 'model'].some((k) => changed.has(k))) moveCursor(-1);
     if (['grid', 'a', 'b', 'path', 'steps', 'model'].some((k) => changed.has(k))) schedule();
-    else if (changed.has('z')) placeMarker();
+    else if (changed.has('z')) placeMarkerSoon();
   });
 
   return {

@@ -15,6 +15,7 @@ import { parseHash, fitToModel, formatHash, describeIgnored } from './url-state.
 import { mountPriorRings } from './prior-rings.js';
 import { keepForOffline, registerServiceWorker } from './offline.js';
 import { createSurfaces } from './surfaces.js';
+import { oncePerFrame } from './frame.js';
 
 const $ = (id) => document.getElementById(id);
 const store = createStore(initialState());
@@ -37,12 +38,12 @@ function announce(text) {
   $('live-status').textContent = text;
 }
 
-function showTimings() {
+const showTimings = oncePerFrame(() => {
   const parts = [];
   if (timings.decode !== null) parts.push(`image ${timings.decode.toFixed(1)} ms`);
   if (timings.grid !== null) parts.push(`grid ${timings.grid.toFixed(1)} ms`);
   $('timing').textContent = parts.length ? `decode: ${parts.join(' \u00b7 ')}` : '';
-}
+});
 
 function describeModel(model) {
   const { meta } = model;
@@ -150,17 +151,21 @@ async function requestGrid(state) {
   }
 }
 
-function markGrid(state) {
-  if (!state.grid) return;
+// The marker and the text alternatives follow z once per frame: a drag sends several z's per frame.
+const markGrid = oncePerFrame(() => {
+  const state = store.get();
+  if (!state.model || !state.grid) return;
   const params = gridParams(state.model.meta, state.z, state.grid);
   grid.mark(state.z[state.grid.xDim], state.z[state.grid.yDim], params);
   $('grid-canvas').setAttribute('aria-label', describeGrid(params, state.z));
-}
+});
 
-function labelImage(state) {
+const labelImage = oncePerFrame(() => {
+  const state = store.get();
+  if (!state.model) return;
   const nearest = state.atlas ? nearestAtlasImage(state.atlas, state.z) : -1;
   $('image').setAttribute('aria-label', describeImage(state.model.meta, state.z, state.atlas, nearest));
-}
+});
 
 const grid = mountGrid({
   canvas: $('grid-canvas'),
@@ -180,11 +185,11 @@ const rings = mountPriorRings($('grid-rings'));
 store.subscribe((state, changed) => {
   if (!state.model) return;
   if (changed.has('z') || changed.has('model')) requestImage(state);
-  if (changed.has('z') || changed.has('model') || changed.has('atlas')) labelImage(state);
+  if (changed.has('z') || changed.has('model') || changed.has('atlas')) labelImage();
   if (changed.has('z') || changed.has('model') || changed.has('grid')) {
     if (changed.has('model')) gridKey = '';
     requestGrid(state);
-    markGrid(state);
+    markGrid();
   }
   if ((changed.has('model') || changed.has('grid')) && state.grid) {
     rings.draw(gridParams(state.model.meta, state.z, state.grid));
@@ -216,6 +221,7 @@ const picker = mountModelPicker({
 
 const SHIPPED_NAMES = SHIPPED_MODELS.map((m) => m.name);
 let hashWritable = false; // false until the hash the page opened with has been applied
+let hashDue = 0; // when the hash is next written: 150 ms after the last change
 let hashTimer = 0;
 let lastWrittenHash = '';
 
@@ -235,13 +241,21 @@ async function applyHash(hash, alsoIgnored = []) {
   document.body.dataset.hashApplied = 'true';
 }
 
+function writeHash() {
+  const wait = hashDue - performance.now();
+  if (wait > 0) {
+    hashTimer = setTimeout(writeHash, wait);
+    return;
+  }
+  hashTimer = 0;
+  lastWrittenHash = formatHash(store.get());
+  history.replaceState(null, '', lastWrittenHash);
+}
+// One timer per pause, not one per change: a drag's changes only push the time it fires back.
 store.subscribe((state) => {
   if (!hashWritable || !state.model || !SHIPPED_NAMES.includes(state.model.name)) return;
-  clearTimeout(hashTimer);
-  hashTimer = setTimeout(() => {
-    lastWrittenHash = formatHash(store.get());
-    history.replaceState(null, '', lastWrittenHash);
-  }, 150);
+  hashDue = performance.now() + 150;
+  if (!hashTimer) hashTimer = setTimeout(writeHash, 150);
 });
 window.addEventListener('hashchange', () => {
   if (location.hash !== lastWrittenHash) applyHash(location.hash);

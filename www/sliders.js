@@ -47,6 +47,9 @@ export function mountSliders(container, store) {
     }
     state.z.forEach((value, dim) => {
       const { input, output } = rows[dim];
+      // A drag moves one dim: the others' rows stay as they are.
+      if (rows[dim].shown === value) return;
+      rows[dim].shown = value;
       // Leave the thumb alone while the user drags it: its own value is already right.
       if (Number(input.value) !== value) input.value = String(value);
       output.value = formatValue(value);

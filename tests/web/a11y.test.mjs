@@ -94,6 +94,7 @@ for (const [width, height] of [[1920, 1080], [1280, 720]]) {
 function labelsAndAtlas(page) {
   return page.evaluate(async () => {
     const atlas = await window.explorer.decoder.atlas();
+    await new Promise(requestAnimationFrame); // the alternatives follow z once per frame (www/frame.js)
     const { z, grid, model } = window.explorer.store.get();
     const label = (id) => document.getElementById(id).getAttribute('aria-label');
     return {
