@@ -13,6 +13,12 @@
 /** Restarts in a row, with no successful reply between them, after which the worker is left stopped. */
 const MAX_RESTARTS = 3;
 
+/**
+ * Grid requests the worker may hold at once: the one it decodes and the next, so that it starts the next
+ * frame as soon as one ends, instead of idling until the page has read the reply and sent another.
+ */
+const GRID_DEPTH = 2;
+
 const startWorker = () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 
 export class Decoder {
@@ -111,7 +117,8 @@ export class Decoder {
    * When the worker draws on surface 'grid', it draws the image there and `rgba` is absent.
    */
   grid(params) {
-    return this.#coalesce('grid', { ...params, baseZ: Float32Array.from(params.baseZ), surface: this.#surface('grid') });
+    const args = { ...params, baseZ: Float32Array.from(params.baseZ), surface: this.#surface('grid') };
+    return this.#coalesce('grid', args, 'grid', GRID_DEPTH);
   }
 
   #surface(name) {
@@ -150,11 +157,11 @@ export class Decoder {
     });
   }
 
-  #coalesce(kind, args, laneName = kind) {
+  #coalesce(kind, args, laneName = kind, depth = 1) {
     let lane = this.#lanes.get(laneName);
-    if (!lane) this.#lanes.set(laneName, (lane = { busy: false, pending: null }));
+    if (!lane) this.#lanes.set(laneName, (lane = { inWorker: 0, pending: null }));
     return new Promise((resolve, reject) => {
-      if (!lane.busy) {
+      if (lane.inWorker < depth) {
         this.#start(kind, lane, { args, resolve, reject });
         return;
       }
@@ -164,9 +171,9 @@ export class Decoder {
   }
 
   #start(kind, lane, request) {
-    lane.busy = true;
+    lane.inWorker++;
     const finish = () => {
-      lane.busy = false;
+      lane.inWorker--;
       const next = lane.pending;
       lane.pending = null;
       if (next) this.#start(kind, lane, next);

@@ -315,9 +315,9 @@ test('10,000 slider events in 10 s: requests stay bounded, the last value wins, 
   t.diagnostic(`${storm.fired} events in ${(storm.ms / 1000).toFixed(2)} s (${storm.ticks} timer ticks); ${requests} worker requests; at most ${traffic.maxInFlight} in flight; wasm memory (${build}) ${warm} -> ${after} bytes (growth ${after - warm}); page JS heap after GC ${warmHeap} -> ${afterHeap} bytes`);
   assert.equal(storm.fired, 10_000);
   assert.ok(storm.ms < 10_500, `the storm took ${storm.ms} ms`);
-  // One per lane the storm drives, the image's and the grid's (the views that follow z below them are off
-  // screen and wait): docs/WEB.md says 2, as measured.
-  assert.ok(traffic.maxInFlight <= 2, `${traffic.maxInFlight} requests in flight at once`);
+  // One for the image's lane and two for the grid's, the frame decoding and the next (the views that follow
+  // z below them are off screen and wait): docs/WEB.md says 3, as measured.
+  assert.ok(traffic.maxInFlight <= 3, `${traffic.maxInFlight} requests in flight at once`);
   assert.ok(requests < storm.fired, `${requests} requests for ${storm.fired} events: nothing was coalesced`);
   assert.equal(z3, storm.last);
   assert.equal(after, warm, `wasm memory grew by ${after - warm} bytes after warm-up`);
