@@ -1,5 +1,6 @@
 // The module worker that owns the wasm model, so that no decode ever blocks the page.
-// Requests are handled one at a time, in arrival order; the client (decoder.js) keeps the queue short.
+// Requests are handled one at a time, in arrival order, except that a `decode` (the main image, a strip)
+// goes before the grid frames queued ahead of it; the client (decoder.js) keeps the queue short.
 //
 // To start faster, the page may compile the wasm and download the first model itself while this
 // worker boots (see index.html): it sends `announce`, then `wasm` and `bytes` when they are ready.
@@ -34,7 +35,8 @@ let threadPool = null;
 let trapped = null; // the message of a wasm trap: after one, this worker answers nothing else
 
 let model = null;
-let queue = Promise.resolve();
+let queue = Promise.resolve(); // one link per request, each taking the next one from `waiting`
+const waiting = []; // requests not yet started, in arrival order
 let wasmReady = null;
 let earlyWasm = null; // a deferred compiled WebAssembly.Module (or null) the page promised to send
 const earlyBytes = new Map(); // url -> deferred bytes (or null) the page promised to send
@@ -237,6 +239,33 @@ async function handle({ id, kind, args }) {
   }
 }
 
+/**
+ * Starts the next request: the first one, or a `decode` that waits behind only grid frames. A drag keeps
+ * two grid frames here (decoder.js), and the image the user is moving must not wait for both.
+ */
+async function handleNext() {
+  // Messages that came in during the last request are read first: a decode may be among them.
+  if (waiting[0]?.kind === 'grid') await messagesRead();
+  let next = 0;
+  while (waiting[next]?.kind === 'grid') next++;
+  if (waiting[next]?.kind !== 'decode') next = 0;
+  return handle(waiting.splice(next, 1)[0]);
+}
+
+const yieldChannel = new MessageChannel();
+/** Resolves once the messages already sent to this worker have been delivered (a task queued after them). */
+function messagesRead() {
+  return new Promise((resolve) => {
+    yieldChannel.port1.onmessage = () => resolve();
+    yieldChannel.port2.postMessage(null);
+  });
+}
+
+function enqueue(request) {
+  waiting.push(request);
+  queue = queue.then(handleNext);
+}
+
 self.onmessage = (event) => {
   const { kind, args } = event.data;
   if (Object.hasOwn(deliveries, kind)) deliveries[kind](args);
@@ -244,6 +273,6 @@ self.onmessage = (event) => {
     // Waits for the encoder part outside the queue, so that decodes go on meanwhile; requests that need it keep their order among themselves.
     queue
       .then(() => encoderReady ?? fetchEncoderPart())
-      .then(() => (queue = queue.then(() => handle(event.data))));
-  } else queue = queue.then(() => handle(event.data));
+      .then(() => enqueue(event.data));
+  } else enqueue(event.data);
 };
