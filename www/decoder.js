@@ -4,6 +4,10 @@
 // (a lane is the kind, or a name the caller gives to decode).
 // A newer request replaces the one waiting behind it, whose promise then resolves to null.
 //
+// Every request names the model it was built for (the worker's count of loaded models, which each load's
+// reply carries). One that reaches the worker after another model replaced that one is not run, and
+// resolves to null: the page built it from the old model's state, whose shapes may not fit the new one.
+//
 // If the worker dies (a wasm trap, an uncaught error), every pending promise is rejected with the
 // reason, a fresh worker starts and reloads the last model that loaded, and `onRestart` is told.
 //
@@ -28,6 +32,7 @@ export class Decoder {
   #lanes = new Map(); // kind -> { busy, pending }
   #lastGood = null; // the source of the last model that loaded, reloaded after a restart
   #restarts = 0;
+  #epoch = 0; // the worker's count of loaded models, from the last load's reply
   #stopped = null; // an Error once the worker keeps failing: every request then rejects with it
   #onRestart;
   #surfaces; // { take() } from surfaces.js, or null
@@ -46,6 +51,7 @@ export class Decoder {
 
   #adopt(worker) {
     this.#worker = worker;
+    this.#epoch = 0; // a fresh worker has loaded nothing
     this.#drawsOn = new Set();
     for (const { name, canvas } of this.#surfaces?.take() ?? []) {
       worker.postMessage({ kind: 'surface', args: { name, canvas } }, [canvas]);
@@ -88,6 +94,7 @@ export class Decoder {
     const resolve = (url) => url && new URL(url, document.baseURI).href;
     const args = source.bytes ? { bytes: source.bytes } : { url: resolve(source.url), encoder: resolve(source.encoder) };
     return this.#send('load', args).then((result) => {
+      this.#epoch = result.epoch;
       this.#lastGood = source;
       return result;
     });
@@ -125,25 +132,25 @@ export class Decoder {
     return name && this.#drawsOn.has(name) ? name : null;
   }
 
-  /** Encodes images (row-major pixels in [0, 1]); resolves to { muLogvar }. */
+  /** Encodes images (row-major pixels in [0, 1]); resolves to { muLogvar }, or null (see the top). */
   encode(pixels) {
     return this.#send('encode', { pixels: Float32Array.from(pixels) });
   }
 
-  /** The ELBO's terms per image: { terms, latentDim }; each image gives recon, total KL, then KL per dim. */
+  /** The ELBO's terms per image: { terms, latentDim }, or null; each image gives recon, total KL, then KL per dim. */
   elbo(pixels) {
     return this.#send('elbo', { pixels: Float32Array.from(pixels) });
   }
 
   /**
    * Samples q(z|x) for one image with the given standard-normal draws (n rows of latent_dim): resolves
-   * to { z, recon, pixels, n }: z = mu + sigma * eps, -log p(x | z) per sample, and the decodes.
+   * to { z, recon, pixels, n } (or null): z = mu + sigma * eps, -log p(x | z) per sample, and the decodes.
    */
   posterior(pixels, eps) {
     return this.#send('posterior', { pixels: Float32Array.from(pixels), eps: Float32Array.from(eps) });
   }
 
-  /** The model's atlas of held-out images: { pixels, labels, mu }. */
+  /** The model's atlas of held-out images: { pixels, labels, mu }, or null. */
   atlas() {
     return this.#send('atlas', {});
   }
@@ -153,7 +160,7 @@ export class Decoder {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject, kind });
-      this.#worker.postMessage({ id, kind, args });
+      this.#worker.postMessage({ id, kind, args, epoch: this.#epoch });
     });
   }
 
@@ -190,11 +197,12 @@ export class Decoder {
     );
   }
 
-  #settle({ id, result, error, fatal }) {
+  #settle({ id, result, error, fatal, stale }) {
     if (fatal) return this.#crashed(error); // a trap: the wasm instance cannot be trusted any more
     const waiting = this.#waiting.get(id);
     if (!waiting) return;
     this.#waiting.delete(id);
+    if (stale) return waiting.resolve(null);
     if (error !== undefined) return waiting.reject(new Error(error));
     this.#restarts = 0;
     waiting.resolve(result);

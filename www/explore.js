@@ -28,8 +28,10 @@ export function mountExplore({ store, decoder, showMessage, announce }) {
     const { model } = store.get();
     if (!model) return;
     try {
-      const [{ muLogvar }, { terms }] = await Promise.all([decoder.encode(pixels), decoder.elbo(pixels)]);
-      if (store.get().model !== model) return;
+      const [encoding, elbo] = await Promise.all([decoder.encode(pixels), decoder.elbo(pixels)]);
+      if (!encoding || !elbo || store.get().model !== model) return;
+      const { muLogvar } = encoding;
+      const { terms } = elbo;
       const dims = model.meta.latent_dim;
       store.update({
         encoded: {

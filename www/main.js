@@ -95,8 +95,9 @@ function reportRestart({ reason, reloaded }) {
 
 async function loadAtlas(model) {
   try {
-    const { pixels, labels, mu } = await decoder.atlas();
-    if (store.get().model !== model) return;
+    const atlas = await decoder.atlas();
+    if (!atlas || store.get().model !== model) return;
+    const { pixels, labels, mu } = atlas;
     const { width, height } = model.meta;
     store.update({ atlas: { count: labels.length, pixels, labels, mu, width, height } });
   } catch (error) {

@@ -35,7 +35,7 @@ export function mountPosteriorSamples({ drawButton, countSelect, seedInput, atMu
     const mine = ++serial;
     try {
       const result = await decoder.posterior(encoded.pixels, eps);
-      if (mine !== serial || store.get().encoded !== encoded) return;
+      if (!result || mine !== serial || store.get().encoded !== encoded) return;
       store.update({ samples: { of: encoded, seed, n, eps, z: Array.from(result.z), recon: Array.from(result.recon), pixels: result.pixels } });
     } catch (error) {
       onError(`Sampling from q(z|x) failed: ${error.message}`);

@@ -35,6 +35,7 @@ let threadPool = null;
 let trapped = null; // the message of a wasm trap: after one, this worker answers nothing else
 
 let model = null;
+let modelEpoch = 0; // models loaded so far: a request names the one it was built for (decoder.js)
 let queue = Promise.resolve(); // one link per request, each taking the next one from `waiting`
 const waiting = []; // requests not yet started, in arrival order
 let wasmReady = null;
@@ -143,9 +144,10 @@ const handlers = {
     const { loaded, ms } = await (early ?? parse(url ? fetchBytes(url) : new Uint8Array(bytes), Boolean(encoder)));
     if (model) model.free();
     model = loaded;
+    modelEpoch++;
     [encoderUrl, encoderReady, encoderError] = [encoder ?? null, null, null];
     const activeUnitThreshold = bindings.activeUnitThreshold();
-    const result = { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, activeUnitThreshold, maxGridSide: model.max_grid_side, ms };
+    const result = { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, activeUnitThreshold, maxGridSide: model.max_grid_side, ms, epoch: modelEpoch };
     return { result };
   },
 
@@ -221,8 +223,10 @@ function startThreads() {
     .catch((error) => console.warn(`decoding stays on one thread: ${error.message ?? error}`));
 }
 
-async function handle({ id, kind, args }) {
+async function handle({ id, kind, args, epoch }) {
   if (trapped) return self.postMessage({ id, error: trapped, fatal: true });
+  // Built for a model that another has replaced since (its shapes may not fit this one): not run.
+  if (kind !== 'load' && epoch !== undefined && epoch !== modelEpoch) return self.postMessage({ id, stale: true });
   try {
     const handler = handlers[kind];
     if (!handler) throw new Error(`unknown request kind "${kind}"`);

@@ -253,6 +253,31 @@ test('a wasm trap or a worker error restarts the worker: pending requests reject
   await page.close();
 });
 
+test('a request built for the old model that reaches the worker after a new one loaded is not run: it resolves to null', async () => {
+  const { page, errors } = await openExplorer(session.browser, session.server.url);
+  await page.waitForFunction(() => document.body.dataset.explore === 'ready');
+  // The shipped digits model has 8 latent dims and 28x28 images; this one 5 dims and 2x2 images.
+  const other = modelFile({ width: 2, height: 2, latent: 5, encoderHidden: [8], decoderHidden: [3] });
+  const outcome = await page.evaluate(async (bytes) => {
+    const { decoder, store } = window.explorer;
+    const { z } = store.get();
+    const pixels = new Float32Array(28 * 28).fill(0.5);
+    // Posted in one task, so all three reach the worker after the load and before the page reads its reply.
+    const loading = decoder.load({ bytes: new Uint8Array(bytes).buffer });
+    const stale = [decoder.decode(z, 1, 'stale-test'), decoder.encode(pixels), decoder.posterior(pixels, new Float32Array(8 * 2))];
+    const settled = await Promise.allSettled([loading, ...stale]);
+    const fresh = await decoder.decode(new Float32Array(5), 1, 'stale-test');
+    return {
+      loadedDims: settled[0].value?.meta.latent_dim,
+      stale: settled.slice(1).map((s) => (s.status === 'fulfilled' ? s.value : `rejected: ${s.reason.message}`)),
+      freshPixels: fresh?.pixels.length,
+    };
+  }, [...other]);
+  assert.deepEqual(outcome, { loadedDims: 5, stale: [null, null, null], freshPixels: 4 });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('picking an earlier file entry loads it again; a file that can no longer be read is refused and its entry removed', async () => {
   const { page, errors } = await openExplorer(session.browser, session.server.url);
   const copy = join(CORPUS, 'picker-copy.safetensors');
