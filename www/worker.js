@@ -1,6 +1,7 @@
 // The module worker that owns the wasm model, so that no decode ever blocks the page.
 // Requests are handled one at a time, in arrival order, except that a `decode` (the main image, a strip)
-// goes before the grid frames queued ahead of it; the client (decoder.js) keeps the queue short.
+// goes before the grid frames queued ahead of it; the client (decoder.js) keeps the queue short. A
+// request built for a model that another has replaced since is answered `stale` and not run.
 //
 // To start faster, the page may compile the wasm and download the first model itself while this
 // worker boots (see index.html): it sends `announce`, then `wasm` and `bytes` when they are ready.
