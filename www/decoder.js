@@ -29,7 +29,7 @@ export class Decoder {
   #worker;
   #nextId = 1;
   #waiting = new Map(); // id -> { resolve, reject, kind }
-  #lanes = new Map(); // kind -> { busy, pending }
+  #lanes = new Map(); // lane name -> { inWorker, pending }: requests in the worker, and the one waiting
   #lastGood = null; // the source of the last model that loaded, reloaded after a restart
   #restarts = 0;
   #epoch = 0; // the worker's count of loaded models, from the last load's reply

@@ -227,7 +227,7 @@ function startThreads() {
 async function handle({ id, kind, args, epoch }) {
   if (trapped) return self.postMessage({ id, error: trapped, fatal: true });
   // Built for a model that another has replaced since (its shapes may not fit this one): not run.
-  if (kind !== 'load' && epoch !== undefined && epoch !== modelEpoch) return self.postMessage({ id, stale: true });
+  if (kind !== 'load' && epoch !== modelEpoch) return self.postMessage({ id, stale: true });
   try {
     const handler = handlers[kind];
     if (!handler) throw new Error(`unknown request kind "${kind}"`);
