@@ -15,7 +15,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, launchChromium, startPlainServer, startServer } from './harness.mjs';
+import { ROOT, launchChromium, startPlainServer, startServer, waitForAsync } from './harness.mjs';
 
 const LOADS = 8;
 const SCHOOL_WIFI = { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 5e6 / 8 };
@@ -94,11 +94,11 @@ try {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(plain.url);
-    await page.waitForFunction(async () => {
+    await waitForAsync(page, async () => {
       if (!navigator.serviceWorker.controller) return false;
       const keys = await (await caches.open('vae-explorer-models')).keys();
       return keys.filter((request) => request.url.includes('/weights/digits.')).length === 2;
-    }, null, { timeout: 60_000, polling: 200 });
+    }, null, { timeout: 60_000, what: 'the service worker caching the digits model' });
     await page.close();
     await context.setOffline(true);
     offline.push(await load(context, plain.url));

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, extname, join, normalize } from 'node:path';
-import { ROOT, launchChromium, launchChromiumWithProfile, openExplorer, startPlainServer, useServer } from './harness.mjs';
+import { ROOT, launchChromium, launchChromiumWithProfile, openExplorer, startPlainServer, useServer, waitForAsync } from './harness.mjs';
 
 const session = useServer();
 let browser = null;
@@ -27,11 +27,11 @@ function writeDist(out, weights) {
 /** Waits until a service worker controls the page and has cached the model files the page opened. */
 async function waitForOffline(page, files) {
   await page.waitForFunction(() => Boolean(navigator.serviceWorker.controller), null, { timeout: 30_000 });
-  await page.waitForFunction(async (names) => {
+  await waitForAsync(page, async (names) => {
     const cache = await caches.open('vae-explorer-models');
     const keys = (await cache.keys()).map((request) => new URL(request.url).pathname);
     return names.every((name) => keys.some((key) => key.endsWith(`/weights/${name}`)));
-  }, files, { timeout: 30_000, polling: 200 });
+  }, files, { what: `the service worker caching ${files.join(', ')}` });
 }
 
 const gridSerial = (page) => page.evaluate(() => Number(document.getElementById('grid-canvas').dataset.serial));
@@ -254,10 +254,10 @@ test('the lab from dist/: its own build and the dataset it opened, online and th
     assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     assert.ok(requested.includes('/www/pkg-lab-threads/vae_explorer_bg.wasm.gz'), 'the lab loads its own threaded build');
     assert.equal(await page.evaluate(() => Number(document.getElementById('lab-root').dataset.threads)), await page.evaluate(() => navigator.hardwareConcurrency));
-    await page.waitForFunction(async () => {
+    await waitForAsync(page, async () => {
       const keys = (await (await caches.open('vae-explorer-models')).keys()).map((request) => new URL(request.url).pathname);
       return keys.some((key) => key.endsWith('/www/lab-data/digits.safetensors.gz'));
-    }, null, { timeout: 30_000, polling: 200 });
+    }, null, { what: 'the service worker caching the lab\'s dataset' });
 
     await context.setOffline(true);
     await page.reload();

@@ -202,6 +202,21 @@ export async function canvasChanged(page, selector, before, timeout = 10_000) {
   }
 }
 
+/** Waits (up to `timeout` ms) until the async `predicate` run in the page resolves truthy (page.waitForFunction takes a promise as truthy at once). */
+export async function waitForAsync(page, predicate, arg, { timeout = 30_000, what = 'the condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    // A navigation (the page reloads when a new service worker takes over) ends one evaluation: try again.
+    const held = await page.evaluate(predicate, arg).catch((error) => {
+      if (/context was destroyed|navigat/i.test(error.message)) return false;
+      throw error;
+    });
+    if (held) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeout} ms`);
+    await new Promise((done) => setTimeout(done, 200));
+  }
+}
+
 /** Clicks gallery thumbnail k (in the sheet's order) and waits until that image is encoded. */
 export async function pickGalleryImage(page, k) {
   // Scroll the gallery's box so that the thumbnail's row is in view, then click its centre.
