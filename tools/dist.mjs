@@ -1,7 +1,7 @@
 // Writes dist/: the explorer as a self-contained static folder that any web server can serve as it is
 // (`make dist`; docs/WEB.md, "Offline and any host"). It needs `make build` first and no toolchain after.
 //
-// dist/ holds the page, its modules, the four wasm builds (the explorer's two and the lab's two), KaTeX, the
+// dist/ holds the page, its modules (bundled by Rollup, and as they are for other pages), the four wasm builds (the explorer's two and the lab's two), KaTeX, the
 // lab's dataset packs, the shipped models' two parts, the service
 // worker (www/service-worker.js with Workbox's precache manifest of content hashes), Workbox's runtime
 // files, a `_headers` file for hosts that read one, and a short README. It is written beside and then
@@ -12,6 +12,7 @@
 // --out writes another folder than dist/ (the tests' copies); --weights takes the models' parts from
 // another folder than weights/ (the tests' changed models).
 
+import { rollup } from 'rollup';
 import { copyWorkboxLibraries, injectManifest } from 'workbox-build';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -63,18 +64,62 @@ function copy(rel, filter) {
   cpSync(from, join(TMP, rel), { recursive: true, filter });
 }
 
+/** The modules a page or worker starts from; each one's static imports are bundled into it and shared chunks. */
+const ENTRIES = ['main', 'worker', 'wasm-build', 'lab-worker'];
+/** The wasm-bindgen modules, which the workers import at run time, stay files of their own. */
+const isBindings = (id) => /(^|\/)pkg(-lab)?(-threads)?\//.test(id);
+
+/**
+ * Bundles the page's modules into TMP/www: a first visit, and each offline one through the service worker,
+ * then asks for a few files before the first image instead of one per module. Returns the files written,
+ * each with the files it imports statically.
+ */
+async function bundleModules() {
+  const warnings = [];
+  const build = await rollup({
+    input: Object.fromEntries(ENTRIES.map((name) => [name, join(ROOT, 'www', `${name}.js`)])),
+    external: isBindings,
+    preserveEntrySignatures: 'strict',
+    onwarn: (warning) => warnings.push(warning.message),
+  });
+  const { output } = await build.write({ dir: join(TMP, 'www'), format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunk-[hash].js' });
+  await build.close();
+  if (warnings.length) fail(`rollup: ${warnings.join('; ')}`);
+  return new Map(output.map((file) => [file.fileName, file.imports ?? []]));
+}
+
+/** `entry` and every file it imports statically, transitively, among the bundled files. */
+function staticClosure(files, entry) {
+  const found = new Set();
+  const visit = (name) => {
+    if (found.has(name) || !files.has(name)) return;
+    found.add(name);
+    files.get(name).forEach(visit);
+  };
+  visit(entry);
+  return [...found];
+}
+
 rmSync(TMP, { recursive: true, force: true });
 mkdirSync(TMP, { recursive: true });
 
-// The page, told where its service worker is (the development server has none).
-const page = readFileSync(join(ROOT, 'index.html'), 'utf8');
-const tag = '<html lang="en">';
-if (page.split(tag).length !== 2) fail(`index.html must hold ${tag} exactly once`);
-writeFileSync(join(TMP, 'index.html'), page.replace(tag, '<html lang="en" data-service-worker="sw.js">'));
-
+// The modules stay too, unbundled, for other pages that import them (docs/WEB.md); the bundles replace the entries.
 for (const name of readdirSync(join(ROOT, 'www'))) {
   if (/\.(js|css|json)$/.test(name) && name !== 'service-worker.js') copy(join('www', name));
 }
+const bundled = await bundleModules();
+
+// The page, told where its service worker is (the development server has none), preloading the bundles.
+const page = readFileSync(join(ROOT, 'index.html'), 'utf8');
+const tag = '<html lang="en">';
+if (page.split(tag).length !== 2) fail(`index.html must hold ${tag} exactly once`);
+const preloads = /^ *<link rel="modulepreload" href="[^"]+">\n/gm;
+const firstPreload = page.search(preloads);
+if (firstPreload < 0) fail('index.html has no module preloads');
+const preloaded = ['wasm-build.js', ...staticClosure(bundled, 'main.js').filter((name) => name !== 'main.js')];
+const preloadTags = preloaded.map((name) => `  <link rel="modulepreload" href="www/${name}">\n`).join('');
+const bundledPage = page.slice(0, firstPreload) + preloadTags + page.slice(firstPreload).replace(preloads, '');
+writeFileSync(join(TMP, 'index.html'), bundledPage.replace(tag, '<html lang="en" data-service-worker="sw.js">'));
 copy('www/icons');
 const wasmFiles = (path) => !/\.(d\.ts|gitignore)$/.test(path) && !path.endsWith('package.json');
 copy('www/pkg', wasmFiles);
@@ -107,7 +152,9 @@ const { count, size, warnings } = await injectManifest({
   globDirectory: TMP,
   globPatterns: [
     'index.html',
-    'www/*.{js,css,json}',
+    // What the page loads: the bundles, not the modules they hold.
+    ...[...bundled.keys()].map((name) => `www/${name}`),
+    'www/*.{css,json}',
     'www/icons/*.png',
     // The page loads each module's gzip'd copy (www/wasm-build.js); the plain .wasm stays for embedders.
     'www/pkg/**/*.{js,wasm.gz}',

@@ -146,6 +146,13 @@ test('dist/ on a plain static server: one thread first, then two through the ser
     const requested = [];
     context.on('request', (request) => requested.push(new URL(request.url()).pathname));
     const { page, errors } = await openExplorer(context, server.url);
+    // The page's modules travel bundled (tools/dist.mjs): none of those main.js imports is fetched on its own.
+    const modules = [...new Set(requested.filter((path) => /^\/www\/[^/]+\.js$/.test(path)))];
+    const unbundled = [...staticImports('www/main.js')].filter((path) => path !== 'www/main.js' && path !== 'www/wasm-build.js');
+    assert.deepEqual(modules.filter((path) => unbundled.includes(path.slice(1))), [], `modules fetched: ${modules.join(', ')}`);
+    assert.ok(modules.length <= 10, `${modules.length} module files before the page was ready: ${modules.join(', ')}`);
+    const preloads = [...readFileSync(join(dist, 'index.html'), 'utf8').matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map(([, href]) => `/${href}`);
+    assert.ok(preloads.length >= 2 && preloads.every((path) => modules.includes(path)), `preloads ${preloads.join(', ')}`);
     assert.equal(await page.evaluate(() => crossOriginIsolated), false, 'http.server sends no isolation headers');
     assert.ok(requested.includes('/www/pkg/vae_explorer_bg.wasm.gz'));
     assert.ok(!requested.some((path) => path.endsWith('.wasm')), 'only the gzip\'d modules travel');
