@@ -249,12 +249,18 @@ function writeHash() {
     return;
   }
   hashTimer = 0;
-  lastWrittenHash = formatHash(store.get());
+  const state = store.get();
+  if (!hashable(state)) return; // a model opened from disk replaced the shipped one meanwhile
+  lastWrittenHash = formatHash(state);
   history.replaceState(null, '', lastWrittenHash);
+}
+/** Only a shipped model's state goes in the link: another's file is not at any address. */
+function hashable(state) {
+  return hashWritable && Boolean(state.model) && SHIPPED_NAMES.includes(state.model.name);
 }
 // One timer per pause, not one per change: a drag's changes only push the time it fires back.
 store.subscribe((state) => {
-  if (!hashWritable || !state.model || !SHIPPED_NAMES.includes(state.model.name)) return;
+  if (!hashable(state)) return;
   hashDue = performance.now() + 150;
   if (!hashTimer) hashTimer = setTimeout(writeHash, 150);
 });
