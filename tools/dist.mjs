@@ -65,7 +65,7 @@ function copy(rel, filter) {
 }
 
 /** The modules a page or worker starts from; each one's static imports are bundled into it and shared chunks. */
-const ENTRIES = ['main', 'worker', 'wasm-build', 'lab-worker'];
+const ENTRIES = ['main', 'worker', 'lab-worker'];
 /** The wasm-bindgen modules, which the workers import at run time, stay files of their own. */
 const isBindings = (id) => /(^|\/)pkg(-lab)?(-threads)?\//.test(id);
 
@@ -116,9 +116,8 @@ if (page.split(tag).length !== 2) fail(`index.html must hold ${tag} exactly once
 const preloads = /^ *<link rel="modulepreload" href="www\/([^"]+)">\n/gm;
 const firstPreload = page.search(preloads);
 if (firstPreload < 0) fail('index.html has no module preloads');
-// The page's own preloads that are bundles too (its early script's module), then the chunks main.js imports.
-const keptPreloads = [...page.matchAll(preloads)].map(([, name]) => name).filter((name) => bundled.has(name));
-const preloaded = [...new Set([...keptPreloads, ...staticClosure(bundled, 'main.js')])].filter((name) => name !== 'main.js');
+// The page's preloads name main.js's modules; the bundles' page preloads main.js's chunks instead.
+const preloaded = [...staticClosure(bundled, 'main.js')].filter((name) => name !== 'main.js');
 const preloadTags = preloaded.map((name) => `  <link rel="modulepreload" href="www/${name}">\n`).join('');
 const bundledPage = page.slice(0, firstPreload) + preloadTags + page.slice(firstPreload).replace(preloads, '');
 writeFileSync(join(TMP, 'index.html'), bundledPage.replace(tag, '<html lang="en" data-service-worker="sw.js">'));

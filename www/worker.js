@@ -3,8 +3,8 @@
 // goes before the grid frames queued ahead of it; the client (decoder.js) keeps the queue short. A
 // request built for a model that another has replaced since is answered `stale` and not run.
 //
-// To start faster, the page may compile the wasm and download the first model itself while this
-// worker boots (see index.html): it sends `announce`, then `wasm` and `bytes` when they are ready.
+// To start faster, the page may download the first model itself while this worker boots (see
+// index.html): it sends `announce`, then `bytes` when they are ready. The worker compiles the wasm.
 //
 // A shipped model is split in two files (docs/FORMAT.md, "Split models"): the decoder part is loaded and
 // drawn with first; the encoder part (the encoder and the atlas) is fetched after the first decode, and
@@ -17,7 +17,6 @@ import { drawIntensities, drawRgba } from './image-view.js';
 import * as wasmBuild from './wasm-build.js';
 
 // Both cores when the page is cross-origin isolated (the threaded build, www/pkg-threads); one otherwise.
-// The page decides by the same function, so the module it compiles and sends (`wasm`) is of this build.
 const chosenThreaded = wasmBuild.shouldUseThreadedBuild();
 const bindingsReady = (async () => {
   if (chosenThreaded) {
@@ -29,6 +28,9 @@ const bindingsReady = (async () => {
   }
   return { loaded: await import('./pkg/vae_explorer.js'), threaded: false };
 })();
+// The compile runs beside the bindings' import, here rather than on the page, whose thread is busy with
+// its own start (parsing, layout, its modules) when the wasm arrives.
+const compiled = wasmBuild.compileBuild(chosenThreaded ? 'pkg-threads' : 'pkg').catch(() => null);
 let bindings = null;
 let Model = null;
 let exports = null; // the wasm instance's raw exports
@@ -40,7 +42,6 @@ let modelEpoch = 0; // models loaded so far: a request names the one it was buil
 let queue = Promise.resolve(); // one link per request, each taking the next one from `waiting`
 const waiting = []; // requests not yet started, in arrival order
 let wasmReady = null;
-let earlyWasm = null; // a deferred compiled WebAssembly.Module (or null) the page promised to send
 const earlyBytes = new Map(); // url -> deferred bytes (or null) the page promised to send
 const surfaces = new Map(); // surface name -> the OffscreenCanvas the page transferred
 let earlyLoad = null; // { url, promise }: the announced model, parsed before the page asks for it
@@ -60,14 +61,10 @@ function deferred() {
 /** Deliveries from the page: handled on arrival, outside the request queue, which may be waiting for them. */
 const deliveries = {
   announce({ url, split }) {
-    earlyWasm = deferred();
     earlyBytes.set(url, deferred());
     // Parse the first model while the page's modules still load; its `load` request then finds it ready.
     earlyLoad = { url, promise: parse(fetchBytes(url), split) };
     earlyLoad.promise.catch(() => {}); // its error reaches the page through that `load` request
-  },
-  wasm({ module }) {
-    earlyWasm?.resolve(module);
   },
   bytes({ url, bytes }) {
     earlyBytes.get(url)?.resolve(bytes ? new Uint8Array(bytes) : null);
@@ -85,14 +82,12 @@ function surfaceFor(name) {
   return (name && surfaces.get(name)) ?? null;
 }
 
-/** Instantiates the bindings once, with the page's compiled module when it is of the same build. */
+/** Instantiates the bindings once, with the module this worker compiles from its first moment (`compiled`). */
 function initWasm() {
   wasmReady ??= (async () => {
-    const [early, { loaded, threaded }] = await Promise.all([earlyWasm?.promise, bindingsReady]);
-    // The page's module, unless it compiled the other build or sent none (as after a restart).
-    const module =
-      (threaded === chosenThreaded ? early : null) ??
-      (await wasmBuild.compileBuild(threaded ? 'pkg-threads' : 'pkg').catch(() => null));
+    const { loaded, threaded } = await bindingsReady;
+    // The build chosen may be missing (not deployed): then the bindings fell back, and so does the module.
+    const module = threaded === chosenThreaded ? await compiled : await wasmBuild.compileBuild('pkg').catch(() => null);
     exports = await loaded.default(module ? { module_or_path: module } : undefined);
     [bindings, Model] = [loaded, loaded.Model];
   })();

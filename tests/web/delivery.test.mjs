@@ -56,8 +56,7 @@ test('index.html preloads every module www/main.js imports statically, and nothi
   const preloaded = [...html.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map(([, href]) => href);
   const graph = [...staticImports('www/main.js')].filter((path) => path !== 'www/main.js');
   assert.ok(graph.length > 10, `main.js's graph was read (${graph.length} modules)`);
-  // www/wasm-build.js is preloaded for index.html's own early script.
-  assert.deepEqual(preloaded.filter((href) => href !== 'www/wasm-build.js').sort(), graph.sort());
+  assert.deepEqual(preloaded.sort(), graph.sort());
 });
 
 test('the first image is drawn before the encoder part arrives; encoding works once it does', async () => {
@@ -148,7 +147,7 @@ test('dist/ on a plain static server: one thread first, then two through the ser
     const { page, errors } = await openExplorer(context, server.url);
     // The page's modules travel bundled (tools/dist.mjs): none of those main.js imports is fetched on its own.
     const modules = [...new Set(requested.filter((path) => /^\/www\/[^/]+\.js$/.test(path)))];
-    const unbundled = [...staticImports('www/main.js')].filter((path) => path !== 'www/main.js' && path !== 'www/wasm-build.js');
+    const unbundled = [...staticImports('www/main.js')].filter((path) => path !== 'www/main.js');
     assert.deepEqual(modules.filter((path) => unbundled.includes(path.slice(1))), [], `modules fetched: ${modules.join(', ')}`);
     assert.ok(modules.length <= 10, `${modules.length} module files before the page was ready: ${modules.join(', ')}`);
     const preloads = [...readFileSync(join(dist, 'index.html'), 'utf8').matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map(([, href]) => `/${href}`);
