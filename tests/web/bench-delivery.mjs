@@ -5,8 +5,9 @@
 //
 // Every load is a first visit (a new browser context: no HTTP cache, no service worker) unless said:
 // - bytes before the first decoded image, as served (gzip where the server compresses: tools/serve.py
-//   does, python3 -m http.server does not), counted by Chromium (Network.loadingFinished's
-//   encodedDataLength, headers included) for each request that started before the first image;
+//   does, python3 -m http.server does not), counted from Playwright's request sizes (the encoded body
+//   and the headers) for each request of the page or its workers that started before the first image,
+//   except the encoder part, which the worker asks for once it has drawn that image;
 // - navigation to the first decoded image (the page's `first-image` mark), median of 8 loads, from
 //   tools/serve.py (make serve) and from dist/ on python3 -m http.server;
 // - the same under Chromium's network emulation: 10 Mbit/s down, 5 up, 40 ms round trip;
@@ -26,29 +27,38 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-/** One load in `context`: { ms, bytes, files } up to the first image (bytes only for requests that started before it). */
+/**
+ * One load in `context`: { ms, bytes, files } up to the first image (bytes only for requests that started
+ * before it). Playwright's request events include the workers' requests (the wasm, the bindings), which a
+ * CDP session on the page does not see; the network emulation of that session applies to them too.
+ */
 async function load(context, url, network) {
   const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  if (network) await cdp.send('Network.emulateNetworkConditions', network);
-  const started = new Map(); // requestId -> [wall-clock ms, path]
-  const finished = new Map(); // requestId -> encoded bytes
-  cdp.on('Network.requestWillBeSent', (e) => started.set(e.requestId, [e.wallTime * 1000, new URL(e.request.url).pathname]));
-  cdp.on('Network.loadingFinished', (e) => finished.set(e.requestId, e.encodedDataLength));
+  if (network) {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', network);
+  }
+  const requests = [];
+  page.on('requestfinished', (request) => requests.push(request));
   await page.goto(url, { waitUntil: 'commit' }); // the first image is the mark, not the load event
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
-  const { ms, wall } = await page.evaluate(() => {
+  const { ms, wall, encoderParts } = await page.evaluate(() => {
     const mark = performance.getEntriesByName('first-image')[0].startTime;
-    return { ms: mark, wall: performance.timeOrigin + mark };
+    const models = JSON.parse(document.getElementById('shipped-models').textContent);
+    const encoderParts = models.map((model) => new URL(model.encoder, document.baseURI).href);
+    return { ms: mark, wall: performance.timeOrigin + mark, encoderParts };
   });
   await page.waitForTimeout(network ? 3000 : 500); // let the requests begun before the image finish
   let bytes = 0;
   const files = [];
-  for (const [id, [at, path]] of started) {
-    if (at > wall || !finished.has(id)) continue;
-    bytes += finished.get(id);
-    files.push([path, finished.get(id)]);
+  for (const request of requests) {
+    // The worker asks for the encoder part once it has drawn the first image, which the page marks a
+    // frame later: that request may start before the mark, but the image did not wait for it.
+    if (request.timing().startTime > wall || encoderParts.includes(request.url())) continue;
+    const { responseBodySize, responseHeadersSize } = await request.sizes(); // as sent: encoded, headers too
+    bytes += responseBodySize + responseHeadersSize;
+    files.push([new URL(request.url()).pathname, responseBodySize + responseHeadersSize]);
   }
   await page.close();
   return { ms, bytes, files };
