@@ -9,8 +9,8 @@
 //   and the headers) for each request of the page or its workers that started before the first image,
 //   except the encoder part, which the worker asks for once it has drawn that image;
 // - navigation to the first decoded image (the page's `first-image` mark), median of 8 loads, from
-//   tools/serve.py (make serve) and from dist/ on python3 -m http.server, in a tab that has been open
-//   for SETTLE_MS; and, for comparison, in a tab that navigates the moment it opens;
+//   tools/serve.py (make serve) and from dist/ on python3 -m http.server, in a tab that has shown
+//   another site's page for SETTLE_MS; and, for comparison, in a tab that navigates the moment it opens;
 // - the same under Chromium's network emulation: 10 Mbit/s down, 5 up, 40 ms round trip;
 // - a second visit with the network off (dist/, after one visit has let the service worker keep the files).
 // Targets: <= 1.2 MB before the first image, <= 250 ms on localhost, <= 1.5 s at 10 Mbit/s, <= 250 ms offline.
@@ -21,11 +21,14 @@ import { ROOT, launchChromium, startPlainServer, startServer, waitForAsync } fro
 
 const LOADS = 8;
 /**
- * How long each new tab idles before the navigation, as a visitor's open browser does. A tab that
- * navigates the moment it opens shares the cores with its own start-up: 100-140 ms more on this machine
- * (also printed, "in a new tab").
+ * How long each new tab idles on a page of another site before it follows a link to the explorer, as a
+ * visitor's open browser does. A tab that navigates the moment it opens shares the cores with its own
+ * start-up: 100-140 ms more on this machine (also printed, "in a new tab"). The other site matters: from
+ * a fresh tab's blank page, a page without COOP reuses that page's process while one with COOP
+ * (`make serve`) must start another, 35-50 ms more here; arriving from another site, both start one.
  */
 const SETTLE_MS = 2000;
+const ELSEWHERE = 'data:text/html,<title>another site</title>';
 const SCHOOL_WIFI = { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 5e6 / 8 };
 
 const median = (values) => {
@@ -41,7 +44,10 @@ const median = (values) => {
  */
 async function load(context, url, network, settle = SETTLE_MS) {
   const page = await context.newPage();
-  await page.waitForTimeout(settle);
+  if (settle) {
+    await page.goto(ELSEWHERE);
+    await page.waitForTimeout(settle);
+  }
   if (network) {
     const cdp = await context.newCDPSession(page);
     await cdp.send('Network.enable');
