@@ -2,10 +2,10 @@
 // (`make dist`; docs/WEB.md, "Offline and any host"). It needs `make build` first and no toolchain after.
 //
 // dist/ holds the page, its modules (bundled by Rollup, and as they are for other pages), the four wasm
-// builds (the explorer's two and the lab's two), KaTeX, the lab's dataset packs, the shipped models' two parts, the service
-// worker (www/service-worker.js with Workbox's precache manifest of content hashes), Workbox's runtime
-// files, a `_headers` file for hosts that read one, and a short README. It is written beside and then
-// renamed into place, so a failed run leaves the old dist/ as it was.
+// builds (the explorer's two and the lab's two), KaTeX, the lab's dataset packs, the shipped models' two
+// parts, the service worker (www/service-worker.js with Workbox's precache manifest of content hashes),
+// Workbox's runtime files, a `_headers` file for hosts that read one, and a short README. It is written
+// beside and then renamed into place, so a failed run leaves the old dist/ as it was.
 //
 //   node tools/dist.mjs [--out DIR] [--weights DIR]
 //
@@ -113,11 +113,11 @@ const bundled = await bundleModules();
 const page = readFileSync(join(ROOT, 'index.html'), 'utf8');
 const tag = '<html lang="en">';
 if (page.split(tag).length !== 2) fail(`index.html must hold ${tag} exactly once`);
-const preloads = /^ *<link rel="modulepreload" href="www\/([^"]+)">\n/gm;
+const preloads = /^ *<link rel="modulepreload" href="[^"]+">\n/gm;
 const firstPreload = page.search(preloads);
 if (firstPreload < 0) fail('index.html has no module preloads');
 // The page's preloads name main.js's modules; the bundles' page preloads main.js's chunks instead.
-const preloaded = [...staticClosure(bundled, 'main.js')].filter((name) => name !== 'main.js');
+const preloaded = staticClosure(bundled, 'main.js').filter((name) => name !== 'main.js');
 const preloadTags = preloaded.map((name) => `  <link rel="modulepreload" href="www/${name}">\n`).join('');
 const bundledPage = page.slice(0, firstPreload) + preloadTags + page.slice(firstPreload).replace(preloads, '');
 writeFileSync(join(TMP, 'index.html'), bundledPage.replace(tag, '<html lang="en" data-service-worker="sw.js">'));

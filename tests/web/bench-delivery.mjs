@@ -25,7 +25,7 @@ const LOADS = 8;
  * visitor's open browser does. A tab that navigates the moment it opens shares the cores with its own
  * start-up: 100-140 ms more on this machine (also printed, "in a new tab"). The other site matters: from
  * a fresh tab's blank page, a page without COOP reuses that page's process while one with COOP
- * (`make serve`) must start another, 35-50 ms more here; arriving from another site, both start one.
+ * (`make serve`) must start another, 36-53 ms more here; arriving from another site, both start one.
  */
 const SETTLE_MS = 2000;
 const ELSEWHERE = 'data:text/html,<title>another site</title>';
@@ -71,8 +71,9 @@ async function load(context, url, network, settle = SETTLE_MS) {
     // frame later: that request may start before the mark, but the image did not wait for it.
     if (request.timing().startTime > wall || encoderParts.includes(request.url())) continue;
     const { responseBodySize, responseHeadersSize } = await request.sizes(); // as sent: encoded, headers too
-    bytes += responseBodySize + responseHeadersSize;
-    files.push([new URL(request.url()).pathname, responseBodySize + responseHeadersSize]);
+    const size = responseBodySize + responseHeadersSize;
+    bytes += size;
+    files.push([new URL(request.url()).pathname, size]);
   }
   await page.close();
   return { ms, bytes, files };
