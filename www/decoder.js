@@ -86,13 +86,15 @@ export class Decoder {
 
   /**
    * Loads a shipped model by URL (with `encoder`, the URL of a split model's encoder part), or a user's
-   * file from its bytes (an ArrayBuffer); remembers it once it loads.
+   * file from its bytes (an ArrayBuffer); remembers it once it loads. With `previewSurface`, the reply's
+   * `preview` is the decode of the latent mean: drawn on that surface if the worker holds it, else its `pixels`.
    */
-  load(source) {
+  load(source, previewSurface = null) {
     // Bytes are copied, not transferred: they are kept to reload the model after a restart.
     // URLs resolve against the page, not the worker script, so that they mean what the page means.
     const resolve = (url) => url && new URL(url, document.baseURI).href;
     const args = source.bytes ? { bytes: source.bytes } : { url: resolve(source.url), encoder: resolve(source.encoder) };
+    if (previewSurface) args.preview = { surface: this.#surface(previewSurface) };
     return this.#send('load', args).then((result) => {
       this.#epoch = result.epoch;
       this.#lastGood = source;

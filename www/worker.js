@@ -133,7 +133,7 @@ function requireModel() {
 }
 
 const handlers = {
-  async load({ url, encoder, bytes }) {
+  async load({ url, encoder, bytes, preview }) {
     const early = url && earlyLoad?.url === url ? earlyLoad.promise : null;
     if (earlyLoad && !early) earlyLoad.promise.then(({ loaded }) => loaded.free(), () => {}); // not wanted
     earlyLoad = null;
@@ -144,7 +144,11 @@ const handlers = {
     [encoderUrl, encoderReady, encoderError] = [encoder ?? null, null, null];
     const activeUnitThreshold = bindings.activeUnitThreshold();
     const result = { meta: JSON.parse(model.metadata()), atlasLen: model.atlas_len, activeUnitThreshold, maxGridSide: model.max_grid_side, ms, epoch: modelEpoch };
-    return { result };
+    if (!preview) return { result };
+    // The latent mean's image, the one the page shows first, goes with this reply: the page can show it
+    // before it builds its views for the model, and a round trip sooner.
+    const first = handlers.decode({ z: Float32Array.from(result.meta.latent_mean), n: 1, surface: preview.surface });
+    return { result: { ...result, preview: first.result }, transfer: first.transfer ?? [] };
   },
 
   decode({ z, n, surface }) {

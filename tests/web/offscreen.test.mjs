@@ -140,6 +140,35 @@ test('without OffscreenCanvas the page draws the same grid and the same image; w
   }
 });
 
+test('the first image comes with the model\u2019s load: drawn while every decode request is held back, the same as the decoded one', async () => {
+  for (const fallback of [false, true]) {
+    const context = await session.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    if (fallback) await context.addInitScript(() => delete HTMLCanvasElement.prototype.transferControlToOffscreen);
+    await context.addInitScript(() => {
+      window.decodesHeld = 0;
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (message, ...rest) {
+        if (message?.kind === 'decode') return void window.decodesHeld++;
+        return post.call(this, message, ...rest);
+      };
+    });
+    const page = await context.newPage();
+    await page.goto(session.server.url);
+    await page.waitForFunction(() => performance.getEntriesByName('first-image').length === 1, null, { timeout: 20_000 });
+    const shown = await canvasPixels(page, '#image');
+    const held = await page.evaluate(() => window.decodesHeld);
+    await context.close();
+    const normal = await open({ fallback });
+    const decoded = await canvasPixels(normal.page, '#image');
+    const mode = fallback ? 'without OffscreenCanvas' : 'drawn in the worker';
+    assert.ok(held > 0, `${mode}: the page asked for no decode to hold back`);
+    assert.ok(shown.data.some((v, i) => i % 4 !== 3 && v > 0), `${mode}: the image is blank`);
+    assert.deepEqual(shown, decoded, `${mode}: the first image differs from the decode of the latent mean`);
+    assert.deepEqual(normal.errors, []);
+    await normal.context.close();
+  }
+});
+
 test('after the worker crashes, fresh canvases take the old ones\u2019 place and both draw again; the grid still takes keys', async () => {
   const { context, page } = await open();
   await page.evaluate(() => {
