@@ -111,13 +111,10 @@ async function loadAtlas(model) {
 // ---- decoding: the current z to the big image, and the grid around it ----
 
 let firstImageShown = false;
-let firstImageMarked = false;
 
 /** Marks the moment the page first shows a decoded image, for the delivery benchmark. */
 function markFirstImage() {
-  if (firstImageMarked) return;
-  firstImageMarked = true;
-  performance.mark('first-image');
+  if (!performance.getEntriesByName('first-image').length) performance.mark('first-image');
 }
 
 async function requestImage(state) {
